@@ -1,0 +1,8 @@
+/* Each resource module adds its routes. */
+#ifndef KOPPEL_API_H
+#define KOPPEL_API_H
+void programmes_register(void);
+void staff_register(void);
+void partners_register(void);
+void participants_register(void);
+#endif

@@ -1,0 +1,191 @@
+#include "service/auth.h"
+
+#include <errno.h>
+#include <jwt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service/validate.h"
+
+static const char *const ROLES[] = {"", "coordinator", "coach", "mentor", "mentee",
+                                    "researcher", "integration", NULL};
+
+const char *role_name(enum role r) {
+  return (r > ROLE_NONE && r <= ROLE_INTEGRATION) ? ROLES[r] : "anonymous";
+}
+
+enum role role_parse(const char *s) {
+  int i = (s && *s) ? v_enum(s, ROLES) : -1;
+  return i > 0 ? (enum role)i : ROLE_NONE;
+}
+
+void claims_free(struct claims *c) {
+  free(c->prg_pg);
+  c->prg_pg = NULL;
+}
+
+static void lower_copy(char *dst, const char *src) {
+  for (int i = 0; i < 36; i++) dst[i] = (char)((src[i] >= 'A' && src[i] <= 'F') ? src[i] + 32 : src[i]);
+  dst[36] = 0;
+}
+
+/* Reads a NumericDate claim: must be an integer (or a number with no fraction). */
+static int numeric_date(json_t *v, long long *out) {
+  if (json_is_integer(v)) {
+    *out = json_integer_value(v);
+    return 0;
+  }
+  return -1;
+}
+
+static bool audience_matches(json_t *aud, const char *want) {
+  if (json_is_string(aud)) return strcmp(json_string_value(aud), want) == 0;
+  if (json_is_array(aud)) {
+    size_t i;
+    json_t *a;
+    json_array_foreach(aud, i, a) if (json_is_string(a) && strcmp(json_string_value(a), want) == 0) return true;
+  }
+  return false;
+}
+
+static int check_claims(const struct config *cfg, json_t *g, time_t now, struct claims *out,
+                        const char **why) {
+  long long exp, nbf, iat;
+  json_t *v = json_object_get(g, "exp");
+  if (!v) return *why = "the token has no exp claim", -1;
+  if (numeric_date(v, &exp)) return *why = "exp is not a NumericDate", -1;
+  if ((long long)now > exp + cfg->jwt_leeway) return *why = "the token has expired", -1;
+  if ((v = json_object_get(g, "nbf"))) {
+    if (numeric_date(v, &nbf)) return *why = "nbf is not a NumericDate", -1;
+    if ((long long)now + cfg->jwt_leeway < nbf) return *why = "the token is not valid yet (nbf)", -1;
+  }
+  if ((v = json_object_get(g, "iat")) && numeric_date(v, &iat))
+    return *why = "iat is not a NumericDate", -1;
+  if (cfg->jwt_issuer) {
+    v = json_object_get(g, "iss");
+    if (!json_is_string(v) || strcmp(json_string_value(v), cfg->jwt_issuer) != 0)
+      return *why = "the token's issuer is not accepted", -1;
+  }
+  if (cfg->jwt_audience && !audience_matches(json_object_get(g, "aud"), cfg->jwt_audience))
+    return *why = "the token's audience is not accepted", -1;
+
+  v = json_object_get(g, "sub");
+  if (!json_is_string(v) || !v_uuid(json_string_value(v)))
+    return *why = "sub must be a UUID", -1;
+  lower_copy(out->sub, json_string_value(v));
+  v = json_object_get(g, "role");
+  out->role = json_is_string(v) ? role_parse(json_string_value(v)) : ROLE_NONE;
+  if (out->role == ROLE_NONE) return *why = "role is missing or unknown", -1;
+
+  v = json_object_get(g, "prg");
+  if (json_is_string(v) && strcmp(json_string_value(v), "*") == 0) {
+    out->prg_all = true;
+    out->prg_pg = strdup("{}");
+  } else if (!v || json_is_array(v)) {
+    size_t n = json_array_size(v), i;
+    if (n > 1000) return *why = "prg has too many programmes", -1;
+    out->prg_pg = malloc(3 + n * 37);
+    if (!out->prg_pg) return *why = "out of memory", -1;
+    char *p = out->prg_pg;
+    *p++ = '{';
+    json_t *a;
+    json_array_foreach(v, i, a) {
+      if (!json_is_string(a) || !v_uuid(json_string_value(a))) {
+        claims_free(out);
+        return *why = "prg must be \"*\" or an array of UUIDs", -1;
+      }
+      if (i) *p++ = ',';
+      lower_copy(p, json_string_value(a));
+      p += 36;
+    }
+    *p++ = '}';
+    *p = 0;
+    out->prg_count = (int)n;
+  } else {
+    return *why = "prg must be \"*\" or an array of UUIDs", -1;
+  }
+  v = json_object_get(g, "partner");
+  if (v) {
+    if (!json_is_string(v) || !v_uuid(json_string_value(v))) {
+      claims_free(out);
+      return *why = "partner must be a UUID", -1;
+    }
+    lower_copy(out->partner, json_string_value(v));
+  }
+  if (out->role == ROLE_INTEGRATION && !out->partner[0]) {
+    claims_free(out);
+    return *why = "an integration token needs a partner claim", -1;
+  }
+  return 0;
+}
+
+int auth_verify(const struct config *cfg, const char *token, time_t now, struct claims *out,
+                const char **why) {
+  memset(out, 0, sizeof *out);
+  *why = "the token is malformed";
+  if (!token || !*token || strlen(token) > 8192) return -1;
+  const char *key;
+  jwt_alg_t want;
+  switch (cfg->jwt_alg) {
+  case CFG_RS256: key = cfg->jwt_public_key; want = JWT_ALG_RS256; break;
+  case CFG_ES256: key = cfg->jwt_public_key; want = JWT_ALG_ES256; break;
+  default: key = cfg->jwt_secret; want = JWT_ALG_HS256; break;
+  }
+  /* Never a NULL key: libjwt would then accept alg "none". */
+  if (!key || !*key) return *why = "no verification key is configured", -1;
+  jwt_t *jwt = NULL;
+  if (jwt_decode(&jwt, token, (const unsigned char *)key, (int)strlen(key)) != 0 || !jwt) {
+    *why = "the token's signature or format is invalid";
+    return -1;
+  }
+  int rc = -1;
+  char *grants = NULL;
+  json_t *g = NULL;
+  /* libjwt verifies with whatever algorithm the token names: pin it. */
+  if (jwt_get_alg(jwt) != want) {
+    *why = "the token's algorithm is not accepted";
+    goto out;
+  }
+  grants = jwt_get_grants_json(jwt, NULL);
+  g = grants ? json_loads(grants, JSON_REJECT_DUPLICATES, NULL) : NULL;
+  if (!json_is_object(g)) {
+    *why = "the token's claims are not a JSON object";
+    goto out;
+  }
+  rc = check_claims(cfg, g, now, out, why);
+out:
+  json_decref(g);
+  free(grants);
+  jwt_free(jwt);
+  return rc;
+}
+
+char *auth_sign_dev(const char *secret, const char *role, const char *sub, const char *prg,
+                    const char *partner, long ttl, time_t now) {
+  json_t *claims = json_pack("{s:s, s:s, s:I, s:I}", "sub", sub, "role", role, "iat",
+                             (json_int_t)now, "exp", (json_int_t)(now + ttl));
+  if (!claims) return NULL;
+  if (prg && strcmp(prg, "*") == 0) {
+    json_object_set_new(claims, "prg", json_string("*"));
+  } else {
+    json_t *arr = json_array();
+    char *copy = strdup(prg ? prg : "");
+    char *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+      json_array_append_new(arr, json_string(t));
+    free(copy);
+    json_object_set_new(claims, "prg", arr);
+  }
+  if (partner && *partner) json_object_set_new(claims, "partner", json_string(partner));
+  char *body = json_dumps(claims, JSON_COMPACT);
+  json_decref(claims);
+  jwt_t *jwt = NULL;
+  char *out = NULL;
+  if (body && jwt_new(&jwt) == 0 && jwt_add_grants_json(jwt, body) == 0 &&
+      jwt_set_alg(jwt, JWT_ALG_HS256, (const unsigned char *)secret, (int)strlen(secret)) == 0)
+    out = jwt_encode_str(jwt);
+  jwt_free(jwt);
+  free(body);
+  return out;
+}

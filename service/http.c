@@ -1,0 +1,579 @@
+#include "service/http.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "service/cursor.h"
+#include "service/jsonutil.h"
+#include "service/log.h"
+#include "service/problem.h"
+#include "service/validate.h"
+
+#define MAX_ROUTE_TABLES 32
+
+static const struct route *tables[MAX_ROUTE_TABLES];
+static int ntables;
+
+/* Metrics: plain atomics, the only mutable globals besides the pool. */
+static atomic_ulong m_requests[6]; /* by status class 1xx..5xx, [0] unused */
+static atomic_ulong m_duration_us;
+static atomic_long m_in_flight;
+
+void routes_add(const struct route *routes) {
+  if (ntables < MAX_ROUTE_TABLES) tables[ntables++] = routes;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+void set_header(struct req *r, const char *name, const char *value) {
+  u_map_put(r->resp->map_header, name, value);
+}
+
+void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len) {
+  if (r->status) return; /* one reply per request */
+  r->status = status;
+  if (ctype) set_header(r, "Content-Type", ctype);
+  ulfius_set_binary_body_response(r->resp, (unsigned)status, body ? body : "", body ? len : 0);
+}
+
+void reply_empty(struct req *r, int status) {
+  if (r->status) return;
+  r->status = status;
+  r->resp->status = (unsigned)status;
+}
+
+void reply_json_text(struct req *r, int status, const char *json, bool etag) {
+  size_t len = strlen(json);
+  if (etag) {
+    char tag[32];
+    etag_of(json, len, tag, sizeof tag);
+    set_header(r, "ETag", tag);
+    const char *inm = req_header(r, "If-None-Match");
+    if (inm && strcmp(r->method, "GET") == 0 && (strstr(inm, tag) || strcmp(inm, "*") == 0)) {
+      reply_empty(r, 304);
+      return;
+    }
+  }
+  reply_raw(r, status, "application/json", json, len);
+}
+
+void reply_json(struct req *r, int status, json_t *body) {
+  char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  if (!text) {
+    reply_problem(r, 500, "could not encode the response");
+    return;
+  }
+  reply_raw(r, status, "application/json", text, strlen(text));
+  free(text);
+}
+
+static void send_problem_obj(struct req *r, int status, json_t *p) {
+  char *text = p ? json_dumps(p, JSON_COMPACT) : NULL;
+  json_decref(p);
+  static const char fallback[] =
+    "{\"type\":\"https://koppel.dev/problems/500\",\"title\":\"Internal Server Error\",\"status\":500,"
+    "\"detail\":\"out of memory\"}";
+  reply_raw(r, text ? status : 500, "application/problem+json", text ? text : fallback,
+            text ? strlen(text) : sizeof fallback - 1);
+  free(text);
+}
+
+void reply_problem(struct req *r, int status, const char *fmt, ...) {
+  char detail[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof detail, fmt, ap);
+  va_end(ap);
+  if (status == 503) set_header(r, "Retry-After", "2");
+  send_problem_obj(r, status, problem_new(status, NULL, detail, NULL));
+}
+
+void reply_invalid(struct req *r, json_t *errors, bool unknown) {
+  int status = unknown ? 400 : 422;
+  char detail[600] = "the request body is not valid";
+  json_t *first = json_array_get(errors, 0);
+  if (first)
+    snprintf(detail, sizeof detail, "%s %s%s", json_string_value(json_object_get(first, "pointer")),
+             json_string_value(json_object_get(first, "message")),
+             json_array_size(errors) > 1 ? " (and more, see errors)" : "");
+  send_problem_obj(r, status, problem_new(status, NULL, detail, errors));
+}
+
+void reply_db_error(struct req *r, const PGresult *res) {
+  const char *state = db_sqlstate(res);
+  const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+  if (strncmp(state, "KP", 2) == 0 && isdigit((unsigned char)state[2])) {
+    /* raised by our own SQL: KP409 → 409, message is meant for the client */
+    int status = atoi(state + 2);
+    if (status < 400 || status > 499) status = 409;
+    if (detail && detail[0] == '/') {
+      json_t *errs = json_array();
+      problem_add(errs, detail, "%s", msg ? msg : "is not valid");
+      send_problem_obj(r, status, problem_new(status, NULL, msg, errs));
+    } else {
+      reply_problem(r, status, "%s", msg ? msg : "conflict");
+    }
+    return;
+  }
+  if (strcmp(state, "23505") == 0) {
+    reply_problem(r, 409, "a record with the same unique value exists already%s%s",
+                  detail ? ": " : "", detail ? detail : "");
+  } else if (strcmp(state, "23503") == 0) {
+    const char *c = res ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME) : NULL;
+    reply_problem(r, strstr(msg ? msg : "", "update or delete") ? 409 : 422,
+                  "a referenced record does not exist or is still referenced (%s)", c ? c : "foreign key");
+  } else if (strcmp(state, "23514") == 0 || strncmp(state, "22", 2) == 0) {
+    reply_problem(r, 422, "a value breaks a rule: %s", msg ? msg : "check failed");
+  } else if (strcmp(state, "57014") == 0) {
+    reply_problem(r, 503, "the database took too long to answer");
+  } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+    reply_problem(r, 503, "a concurrent change conflicted; retry the request");
+  } else if (strncmp(state, "08", 2) == 0 || !*state) {
+    reply_problem(r, 503, "the database is unavailable");
+  } else {
+    log_error(r->request_id, "database error %s: %s", state, msg ? msg : "?");
+    reply_problem(r, 500, "the server could not complete the request (reference %s)", r->request_id);
+  }
+}
+
+/* ---------------------------------------------------------------- request helpers */
+
+const char *req_header(struct req *r, const char *name) {
+  return u_map_get_case(r->u->map_header, name);
+}
+
+const char *req_query(struct req *r, const char *name) {
+  return u_map_get(r->u->map_url, name);
+}
+
+bool req_check_query(struct req *r, const char *const *allowed) {
+  const char **keys = u_map_enum_keys(r->u->map_url);
+  for (int i = 0; keys && keys[i]; i++) {
+    if (v_enum(keys[i], allowed) < 0) {
+      char ptr[160];
+      snprintf(ptr, sizeof ptr, "query parameter '%.100s' is not known here", keys[i]);
+      reply_problem(r, 400, "%s", ptr);
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool bad_query(struct req *r, const char *name, const char *rule) {
+  reply_problem(r, 400, "query parameter '%s' %s", name, rule);
+  return false;
+}
+
+bool req_page(struct req *r, const char *scope, int *limit, long long *after) {
+  const char *l = req_query(r, "limit"), *c = req_query(r, "cursor");
+  long long n = 50;
+  if (l && !v_strtonum(l, 1, 200, &n)) return bad_query(r, "limit", "must be an integer from 1 to 200");
+  *limit = (int)n;
+  *after = 0;
+  if (c && !cursor_decode(r->app->cfg.cursor_secret, scope, c, after))
+    return bad_query(r, "cursor", "is not a cursor this list issued (it was changed or belongs to another list)");
+  return true;
+}
+
+bool req_query_uuid(struct req *r, const char *name, const char **out) {
+  *out = req_query(r, name);
+  return !*out || v_uuid(*out) || bad_query(r, name, "must be a UUID");
+}
+
+bool req_query_date(struct req *r, const char *name, const char **out) {
+  *out = req_query(r, name);
+  return !*out || v_date(*out) || bad_query(r, name, "must be a date YYYY-MM-DD");
+}
+
+bool req_query_timestamp(struct req *r, const char *name, const char **out) {
+  *out = req_query(r, name);
+  return !*out || v_timestamp(*out) || bad_query(r, name, "must be an RFC 3339 date-time");
+}
+
+bool req_query_enum(struct req *r, const char *name, const char *const *values, const char **out) {
+  *out = req_query(r, name);
+  if (!*out || v_enum(*out, values) >= 0) return true;
+  char list[400] = "must be one of:";
+  for (int i = 0; values[i]; i++) {
+    strncat(list, i ? ", " : " ", sizeof list - strlen(list) - 1);
+    strncat(list, values[i], sizeof list - strlen(list) - 1);
+  }
+  return bad_query(r, name, list);
+}
+
+struct db_conn *req_db(struct req *r) {
+  if (!r->db) r->db = db_acquire(r->app->pool);
+  if (!r->db) reply_problem(r, 503, "the database is unavailable, retry shortly");
+  return r->db;
+}
+
+bool req_begin(struct req *r) {
+  if (!req_db(r)) return false;
+  if (!db_begin(r->db, r->authed ? r->claims.sub : "", r->authed ? role_name(r->claims.role) : "",
+                r->request_id)) {
+    reply_problem(r, 503, "the database is unavailable, retry shortly");
+    return false;
+  }
+  return true;
+}
+
+bool req_commit(struct req *r) {
+  PGresult *res = PQexec(db_pg(r->db), "COMMIT");
+  bool ok = db_ok(res) && strcmp(PQcmdStatus(res), "COMMIT") == 0;
+  if (!ok) reply_db_error(r, res);
+  PQclear(res);
+  return ok;
+}
+
+bool req_if_match(struct req *r, const char *current) {
+  const char *im = req_header(r, "If-Match");
+  if (!im || strcmp(im, "*") == 0) return true;
+  char tag[32];
+  etag_of(current, strlen(current), tag, sizeof tag);
+  if (strstr(im, tag)) return true;
+  reply_problem(r, 412, "the resource has changed since you read it (If-Match %s, current ETag %s)",
+                im, tag);
+  return false;
+}
+
+PGresult *req_exec(struct req *r, const char *sql, int n, const char *const *params) {
+  if (!req_db(r)) return NULL;
+  PGresult *res = db_exec(r->db, sql, n, params);
+  if (db_ok(res)) return res;
+  reply_db_error(r, res);
+  PQclear(res);
+  return NULL;
+}
+
+void reply_page(struct req *r, const PGresult *res, const char *scope) {
+  const char *items = PQntuples(res) ? PQgetvalue(res, 0, 0) : "[]";
+  bool more = PQntuples(res) && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
+  char cursor[200] = "null";
+  if (more) {
+    long long seq = 0;
+    v_strtonum(PQgetvalue(res, 0, 1), 0, 9007199254740991LL, &seq);
+    char c[180];
+    cursor_encode(r->app->cfg.cursor_secret, scope, seq, c, sizeof c);
+    snprintf(cursor, sizeof cursor, "\"%s\"", c);
+  }
+  size_t len = strlen(items) + strlen(cursor) + 40;
+  char *body = malloc(len);
+  if (!body) {
+    reply_problem(r, 500, "out of memory");
+    return;
+  }
+  snprintf(body, len, "{\"items\":%s,\"next_cursor\":%s}", items, cursor);
+  reply_raw(r, 200, "application/json", body, strlen(body));
+  free(body);
+}
+
+const char *claims_all(struct req *r) { return r->claims.prg_all ? "t" : "f"; }
+const char *claims_prg(struct req *r) { return r->claims.prg_pg ? r->claims.prg_pg : "{}"; }
+bool has_role(struct req *r, unsigned mask) { return r->authed && (mask & ROLE_BIT(r->claims.role)); }
+
+/* ---------------------------------------------------------------- routing */
+
+/* Matches path against pattern; fills params (pointers into buf). */
+static bool match(const char *pattern, const char *path, char *buf, size_t buflen,
+                  const char **params) {
+  int np = 0;
+  size_t used = 0;
+  const char *p = pattern, *s = path;
+  while (*p && *s) {
+    if (*p == '{') {
+      const char *end = strchr(s, '/');
+      size_t n = end ? (size_t)(end - s) : strlen(s);
+      if (n == 0 || np >= MAX_PATH_PARAMS || used + n + 1 > buflen) return false;
+      memcpy(buf + used, s, n);
+      buf[used + n] = 0;
+      params[np++] = buf + used;
+      used += n + 1;
+      s += n;
+      p = strchr(p, '}');
+      if (!p) return false;
+      p++;
+    } else if (*p == *s) {
+      p++;
+      s++;
+    } else {
+      return false;
+    }
+  }
+  return *p == 0 && *s == 0;
+}
+
+static void gen_request_id(char *out) {
+  unsigned char rnd[16];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memset(rnd, 0, sizeof rnd);
+  for (int i = 0; i < 16; i++) sprintf(out + 2 * i, "%02x", rnd[i]);
+}
+
+static bool request_id_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '_' && s[i] != '.' && s[i] != ':')
+      return false;
+  return true;
+}
+
+static bool content_type_json(const char *ct, bool merge_patch) {
+  if (!ct) return false;
+  size_t n = strcspn(ct, "; \t");
+  if (n == 16 && strncasecmp(ct, "application/json", 16) == 0) return true;
+  if (merge_patch && n == 28 && strncasecmp(ct, "application/merge-patch+json", 28) == 0) return true;
+  return false;
+}
+
+static bool authenticate(struct req *r) {
+  const char *h = req_header(r, "Authorization");
+  if (!h || !*h) {
+    set_header(r, "WWW-Authenticate", "Bearer realm=\"koppel\"");
+    reply_problem(r, 401, "a Bearer token is required");
+    return false;
+  }
+  const char *why = "the Authorization header must be 'Bearer <token>'";
+  if (strncasecmp(h, "Bearer ", 7) == 0) {
+    const char *tok = h + 7;
+    while (*tok == ' ') tok++;
+    if (auth_verify(&r->app->cfg, tok, time(NULL), &r->claims, &why) == 0) {
+      r->authed = true;
+      return true;
+    }
+  }
+  char hdr[256];
+  snprintf(hdr, sizeof hdr, "Bearer realm=\"koppel\", error=\"invalid_token\", error_description=\"%s\"", why);
+  set_header(r, "WWW-Authenticate", hdr);
+  reply_problem(r, 401, "%s", why);
+  return false;
+}
+
+static bool read_body(struct req *r, unsigned flags) {
+  size_t max = r->app->cfg.max_body;
+  const char *cl = req_header(r, "Content-Length");
+  long long declared = 0;
+  if ((cl && v_strtonum(cl, 0, 1LL << 62, &declared) && (size_t)declared > max) ||
+      r->u->binary_body_length > max) {
+    set_header(r, "Connection", "close");
+    reply_problem(r, 413, "the request body is larger than %zu bytes", max);
+    return false;
+  }
+  size_t len = r->u->binary_body_length;
+  if (len == 0) {
+    if (flags & R_BODY) {
+      reply_problem(r, 400, "a JSON object request body is required");
+      return false;
+    }
+    return true;
+  }
+  if (!content_type_json(req_header(r, "Content-Type"), flags & R_MERGE_PATCH)) {
+    reply_problem(r, 415, "the request body must be application/json%s",
+                  (flags & R_MERGE_PATCH) ? " or application/merge-patch+json" : "");
+    return false;
+  }
+  json_error_t err;
+  r->body = json_loadb(r->u->binary_body, len, JSON_REJECT_DUPLICATES, &err);
+  if (!r->body) {
+    reply_problem(r, 400, "the request body is not valid JSON: %s (at byte %d)", err.text, err.position);
+    return false;
+  }
+  if (!json_is_object(r->body)) {
+    reply_problem(r, 400, "the request body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+static void dispatch(struct req *r) {
+  const char *path = r->u->url_path;
+  char buf[1024];
+  char allow[128] = "";
+  const struct route *found = NULL;
+  bool path_known = false;
+  for (int t = 0; t < ntables && !found; t++) {
+    for (const struct route *rt = tables[t]; rt->pattern; rt++) {
+      if (!match(rt->pattern, path, buf, sizeof buf, r->param)) continue;
+      path_known = true;
+      if (strcmp(rt->method, r->method) == 0 ||
+          (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
+        found = rt;
+        break;
+      }
+      if (!strstr(allow, rt->method)) {
+        if (*allow) strncat(allow, ", ", sizeof allow - strlen(allow) - 1);
+        strncat(allow, rt->method, sizeof allow - strlen(allow) - 1);
+      }
+    }
+  }
+  if (!found) {
+    if (path_known) {
+      r->route = "method-not-allowed";
+      set_header(r, "Allow", allow);
+      reply_problem(r, 405, "%s is not allowed on %s; allowed: %s", r->method, path, allow);
+    } else {
+      r->route = "unmatched";
+      reply_problem(r, 404, "there is no resource at %s", path);
+    }
+    return;
+  }
+  r->route = found->pattern;
+  /* path parameters must match again after the match above reused buf */
+  match(found->pattern, path, buf, sizeof buf, r->param);
+  if (!(found->flags & R_PUBLIC)) {
+    if (!authenticate(r)) return;
+    if (!(found->roles & ROLE_BIT(r->claims.role))) {
+      reply_problem(r, 403, "the role %s may not %s %s", role_name(r->claims.role), r->method,
+                    found->pattern);
+      return;
+    }
+  }
+  if ((found->flags & (R_BODY | R_BODY_OPTIONAL)) && !read_body(r, found->flags)) return;
+  if (!(found->flags & (R_BODY | R_BODY_OPTIONAL)) && r->u->binary_body_length > r->app->cfg.max_body) {
+    reply_problem(r, 413, "the request body is larger than %zu bytes", r->app->cfg.max_body);
+    return;
+  }
+  found->fn(r);
+  if (!r->status) reply_problem(r, 500, "the handler sent no response");
+}
+
+static long long now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+/* The one ulfius callback: every request comes here (default endpoint). */
+static int entry(const struct _u_request *u, struct _u_response *resp, void *user_data) {
+  long long t0 = now_us();
+  atomic_fetch_add(&m_in_flight, 1);
+  struct req r;
+  memset(&r, 0, sizeof r);
+  r.u = u;
+  r.resp = resp;
+  r.app = user_data;
+  r.method = u->http_verb;
+  r.route = "";
+  const char *rid = u_map_get_case(u->map_header, "X-Request-Id");
+  if (request_id_ok(rid)) snprintf(r.request_id, sizeof r.request_id, "%s", rid);
+  else gen_request_id(r.request_id);
+
+  dispatch(&r);
+
+  set_header(&r, "X-Request-Id", r.request_id);
+  set_header(&r, "Cache-Control", "no-store");
+  set_header(&r, "X-Content-Type-Options", "nosniff");
+  if (r.db) db_release(r.app->pool, r.db);
+  json_decref(r.body);
+  long long dur = now_us() - t0;
+  log_request(r.request_id, r.method, r.route, r.status, dur, r.authed ? role_name(r.claims.role) : "",
+              r.authed ? r.claims.sub : "");
+  claims_free(&r.claims);
+  int cls = r.status / 100;
+  if (cls >= 1 && cls <= 5) atomic_fetch_add(&m_requests[cls], 1);
+  atomic_fetch_add(&m_duration_us, (unsigned long)dur);
+  atomic_fetch_sub(&m_in_flight, 1);
+  return U_CALLBACK_COMPLETE;
+}
+
+void metrics_render(struct app *app, char *buf, size_t len) {
+  int in_use = 0, size = 0;
+  unsigned long timeouts = 0;
+  db_pool_stats(app->pool, &in_use, &size, &timeouts);
+  unsigned long total = 0;
+  for (int i = 1; i <= 5; i++) total += atomic_load(&m_requests[i]);
+  snprintf(buf, len,
+           "# HELP koppel_http_requests_total HTTP requests answered, by status class.\n"
+           "# TYPE koppel_http_requests_total counter\n"
+           "koppel_http_requests_total{class=\"2xx\"} %lu\n"
+           "koppel_http_requests_total{class=\"3xx\"} %lu\n"
+           "koppel_http_requests_total{class=\"4xx\"} %lu\n"
+           "koppel_http_requests_total{class=\"5xx\"} %lu\n"
+           "# HELP koppel_http_request_duration_seconds_sum Total time spent answering requests.\n"
+           "# TYPE koppel_http_request_duration_seconds_sum counter\n"
+           "koppel_http_request_duration_seconds_sum %.6f\n"
+           "# HELP koppel_http_request_duration_seconds_count Requests timed.\n"
+           "# TYPE koppel_http_request_duration_seconds_count counter\n"
+           "koppel_http_request_duration_seconds_count %lu\n"
+           "# HELP koppel_http_in_flight Requests being answered now.\n"
+           "# TYPE koppel_http_in_flight gauge\n"
+           "koppel_http_in_flight %ld\n"
+           "# HELP koppel_db_pool_size Database connections in the pool.\n"
+           "# TYPE koppel_db_pool_size gauge\n"
+           "koppel_db_pool_size %d\n"
+           "# HELP koppel_db_pool_in_use Database connections lent to requests now.\n"
+           "# TYPE koppel_db_pool_in_use gauge\n"
+           "koppel_db_pool_in_use %d\n"
+           "# HELP koppel_db_pool_timeouts_total Requests that found no free connection in time.\n"
+           "# TYPE koppel_db_pool_timeouts_total counter\n"
+           "koppel_db_pool_timeouts_total %lu\n",
+           atomic_load(&m_requests[2]), atomic_load(&m_requests[3]), atomic_load(&m_requests[4]),
+           atomic_load(&m_requests[5]), (double)atomic_load(&m_duration_us) / 1e6, total,
+           atomic_load(&m_in_flight), size, in_use, timeouts);
+}
+
+int http_serve(struct app *app) {
+  struct _u_instance inst;
+  struct sockaddr_in addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(app->cfg.listen_port);
+  const char *host = strcmp(app->cfg.listen_host, "localhost") == 0 ? "127.0.0.1" : app->cfg.listen_host;
+  if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+    log_error("", "KOPPEL_LISTEN host must be an IPv4 address, got '%s'", app->cfg.listen_host);
+    return 1;
+  }
+  if (ulfius_init_instance(&inst, app->cfg.listen_port, &addr, NULL) != U_OK) {
+    log_error("", "could not initialise the HTTP instance");
+    return 1;
+  }
+  /* ulfius silently truncates past this size: one byte more than we accept
+   * lets us tell "too large" (413) from "exactly at the limit". */
+  inst.max_post_body_size = app->cfg.max_body + 1;
+  inst.allowed_post_processor = U_POST_PROCESS_NONE;
+  ulfius_set_default_endpoint(&inst, entry, app);
+
+  struct MHD_OptionItem ops[] = {
+    {MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL},
+    {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
+    {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+    {MHD_OPTION_SOCK_ADDR, 0, (void *)&addr},
+    {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
+    {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+    {MHD_OPTION_END, 0, NULL}};
+  if (ulfius_start_framework_with_mhd_options(
+        &inst, MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, ops) != U_OK) {
+    log_error("", "could not listen on %s:%u", app->cfg.listen_host, app->cfg.listen_port);
+    ulfius_clean_instance(&inst);
+    return 1;
+  }
+  log_info("listening on %s:%u with %d threads and %d database connections", app->cfg.listen_host,
+           app->cfg.listen_port, app->cfg.threads, app->cfg.pool_size);
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM)) {
+  }
+  log_info("signal %d: no new connections; finishing requests in flight", sig);
+  MHD_quiesce_daemon(inst.mhd_daemon);
+  for (int i = 0; i < 300 && atomic_load(&m_in_flight) > 0; i++) usleep(100000);
+  ulfius_stop_framework(&inst);
+  ulfius_clean_instance(&inst);
+  log_info("stopped");
+  return 0;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Koppel needs, only those that are missing.
+set -euo pipefail
+PKGS="cmake make gcc pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev libssl-dev
+postgresql-15 postgresql-client-15 libcmocka-dev python3-pytest python3-requests
+python3-jsonschema python3-yaml curl ca-certificates nodejs npm"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "koppel: installing$missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing </dev/null
+fi
