@@ -22,7 +22,7 @@ for spec in \
   "mentor 20000000-0000-4000-8000-000000000001 $PRG" \
   "mentee 30000000-0000-4000-8000-000000000001 $PRG" \
   "researcher 0c000000-0000-4000-8000-000000000003 $PRG"; do
-  set -- $spec
+  set -f; set -- $spec; set +f
   t=$(tok --role "$1" --sub "$2" --programme "$3")
   printf '\n%s:\n  TOKEN=%s\n  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/participants?limit=3\n' "$1" "$t" "$base"
 done
