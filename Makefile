@@ -16,11 +16,11 @@ deps:
 
 build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	@cmake --build $(BUILD) -j $(NPROC)
+	@MAKEFLAGS= cmake --build $(BUILD) -j $(NPROC) -- --no-print-directory
 
 build-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DKOPPEL_SANITIZE=ON >/dev/null
-	@cmake --build $(BUILD_ASAN) -j $(NPROC)
+	@MAKEFLAGS= cmake --build $(BUILD_ASAN) -j $(NPROC) -- --no-print-directory
 
 run: build
 	@bash tools/run.sh

@@ -24,7 +24,7 @@ for spec in \
   "researcher 0c000000-0000-4000-8000-000000000003 $PRG"; do
   set -f; set -- $spec; set +f
   t=$(tok --role "$1" --sub "$2" --programme "$3")
-  printf '\n%s:\n  TOKEN=%s\n  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/participants?limit=3\n' "$1" "$t" "$base"
+  printf '\n%s:\n  TOKEN=%s\n  curl -s -H "Authorization: Bearer $TOKEN" "%s/v1/participants?limit=3"\n' "$1" "$t" "$base"
 done
 t=$(tok --role integration --sub 0c000000-0000-4000-8000-000000000004 --programme "$PRG" --partner 40000000-0000-4000-8000-000000000003)
 printf '\nintegration (employer partner):\n  TOKEN=%s\n  curl -s -H "Authorization: Bearer $TOKEN" %s/v1/participants\n' "$t" "$base"
