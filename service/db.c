@@ -157,7 +157,27 @@ static void remember_prepared(struct db_conn *c, const char *sql) {
   c->nprepared++;
 }
 
+static PGresult *exec_prepared(struct db_conn *c, const char *sql, int n, const char *const *params);
+
+/* A connection can look fine until its first statement after a database
+ * restart fails: outside a transaction nothing is lost by reconnecting and
+ * running that statement once more, so the client never sees the restart. */
+static bool retryable(struct db_conn *c, PGTransactionStatusType before, const PGresult *res) {
+  if (db_ok(res) || before != PQTRANS_IDLE || PQstatus(c->pg) != CONNECTION_BAD) return false;
+  return healthy(c);
+}
+
 PGresult *db_exec(struct db_conn *c, const char *sql, int n, const char *const *params) {
+  PGTransactionStatusType before = PQtransactionStatus(c->pg);
+  PGresult *res = exec_prepared(c, sql, n, params);
+  if (retryable(c, before, res)) {
+    PQclear(res);
+    res = exec_prepared(c, sql, n, params);
+  }
+  return res;
+}
+
+static PGresult *exec_prepared(struct db_conn *c, const char *sql, int n, const char *const *params) {
   char name[32];
   snprintf(name, sizeof name, "k%lx", (unsigned long)(uintptr_t)sql);
   bool full = false;
@@ -190,7 +210,12 @@ bool db_begin(struct db_conn *c, const char *sub, const char *role, const char *
   static const char sql[] =
     "SELECT set_config('koppel.actor', $1, true), set_config('koppel.role', $2, true), "
     "set_config('koppel.request_id', $3, true)";
+  PGTransactionStatusType before = PQtransactionStatus(c->pg);
   PGresult *r = PQexec(c->pg, "BEGIN");
+  if (retryable(c, before, r)) {
+    PQclear(r);
+    r = PQexec(c->pg, "BEGIN");
+  }
   bool ok = db_ok(r);
   PQclear(r);
   if (!ok) return false;

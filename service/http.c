@@ -554,7 +554,7 @@ int http_serve(struct app *app) {
     {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
     {MHD_OPTION_END, 0, NULL}};
   if (ulfius_start_framework_with_mhd_options(
-        &inst, MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, ops) != U_OK) {
+        &inst, MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, ops) != U_OK) {
     log_error("", "could not listen on %s:%u", app->cfg.listen_host, app->cfg.listen_port);
     ulfius_clean_instance(&inst);
     return 1;
