@@ -282,8 +282,6 @@ static void topics_put(struct req *r) {
   if (!text || !req_begin(r) || !(cur = load(r, SQL_GET_FOR_UPDATE))) goto out;
   /* If-Match compares with the ETag of the current vocabulary */
   if (!(tags = req_exec(r, SQL_TOPICS, 1, p))) goto out;
-  char cur_body[64];
-  (void)cur_body;
   {
     size_t len = PQgetlength(tags, 0, 0) + 16;
     char *body = malloc(len);

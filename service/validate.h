@@ -12,7 +12,7 @@ bool v_nace(const char *s);        /* NACE Rev. 2: section A-U, or 01, 01.1, 01.
 bool v_isco(const char *s);        /* ISCO-08: 1 to 4 digits */
 bool v_cefr(const char *s);        /* A1 A2 B1 B2 C1 C2 */
 bool v_iso639_1(const char *s);    /* a two-letter ISO 639-1 language code */
-bool v_phone(const char *s);       /* +, digits, spaces, dashes, parentheses; 6..32 */
+bool v_phone(const char *s);       /* +, digits, spaces, dashes, dots, parentheses; 6..32 */
 bool v_url(const char *s);         /* http:// or https:// and no spaces */
 /* Strict integer parse: no empty input, no junk, within [min, max]. */
 bool v_strtonum(const char *s, long long min, long long max, long long *out);
