@@ -5,4 +5,5 @@ void programmes_register(void);
 void staff_register(void);
 void partners_register(void);
 void participants_register(void);
+void pairs_register(void);
 #endif

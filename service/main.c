@@ -92,6 +92,7 @@ static int cmd_serve(struct config *cfg) {
   staff_register();
   partners_register();
   participants_register();
+  pairs_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
