@@ -6,4 +6,5 @@ void staff_register(void);
 void partners_register(void);
 void participants_register(void);
 void pairs_register(void);
+void meetings_register(void);
 #endif

@@ -93,6 +93,7 @@ static int cmd_serve(struct config *cfg) {
   partners_register();
   participants_register();
   pairs_register();
+  meetings_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
