@@ -206,9 +206,9 @@ static void propose(struct req *r) {
     "  NOT EXISTS (SELECT 1 FROM participants a, participants b, unnest(a.sectors) sa, unnest(b.sectors) sb "
     "    WHERE a.id = $2 AND b.id = $3 AND left(sa, 2) = left(sb, 2)), "
     "  j->'agreements'->>'frequency', "
-    "  ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]'))), "
+    "  ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
     "  (j->'agreements'->>'planned_end_on')::date, "
-    "  ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'goals', '[]'))) "
+    "  ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'goals', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o) "
     "FROM (SELECT $6::jsonb AS j) s RETURNING id::text";
   json_t *errors = json_array();
   bool unknown = false;
@@ -459,9 +459,9 @@ out:
 static void patch(struct req *r) {
   static const char sql[] =
     "UPDATE pairs SET coach_id = (j->>'coach_id')::uuid, agreement_frequency = j->'agreements'->>'frequency', "
-    "  agreement_contact_modes = ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]'))), "
+    "  agreement_contact_modes = ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
     "  agreement_planned_end_on = (j->'agreements'->>'planned_end_on')::date, "
-    "  goals = ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'goals', '[]'))) "
+    "  goals = ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'goals', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o) "
     "FROM (SELECT $2::jsonb AS j) s WHERE id = $1";
   json_t *errors = json_array();
   bool unknown = false;

@@ -193,10 +193,10 @@ static void list(struct req *r) {
 static const char SQL_APPLY[] =
   "UPDATE participants SET given_name = j->>'given_name', family_name = j->>'family_name', "
   "  email = j->>'email', phone = j->>'phone', status = coalesce(j->>'status', status), "
-  "  sectors = ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'sectors', '[]'))), "
-  "  occupations = ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'occupations', '[]'))), "
+  "  sectors = ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'sectors', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
+  "  occupations = ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'occupations', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
   "  region = j->>'region', "
-  "  availability = ARRAY(SELECT jsonb_array_elements_text(coalesce(j->'availability', '[]'))), "
+  "  availability = ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'availability', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
   "  languages = coalesce(j->'languages', '[]'), years_experience = (j->>'years_experience')::int, "
   "  education_level = j->>'education_level', job_target = j->>'job_target', "
   "  motivation = j->>'motivation', arrival_on = (j->>'arrival_on')::date, "

@@ -140,7 +140,10 @@ void reply_db_error(struct req *r, const PGresult *res) {
   } else if (strcmp(state, "57014") == 0) {
     reply_problem(r, 503, "the database took too long to answer");
   } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
-    reply_problem(r, 503, "a concurrent change conflicted; retry the request");
+    /* a deadlock or serialization failure: the dispatcher runs the handler
+     * once more in a fresh transaction before telling the client */
+    if (r->attempt == 0) r->retry = true;
+    else reply_problem(r, 503, "a concurrent change conflicted; retry the request");
   } else if (strncmp(state, "08", 2) == 0 || !*state) {
     reply_problem(r, 503, "the database is unavailable");
   } else {
@@ -446,6 +449,15 @@ static void dispatch(struct req *r) {
     return;
   }
   found->fn(r);
+  if (r->retry && !r->status) {
+    if (r->db) { /* roll back the failed transaction; keep the connection */
+      db_release(r->app->pool, r->db);
+      r->db = NULL;
+    }
+    r->retry = false;
+    r->attempt = 1;
+    found->fn(r);
+  }
   if (!r->status) reply_problem(r, 500, "the handler sent no response");
 }
 

@@ -32,6 +32,8 @@ struct req {
   struct db_conn *db;                 /* set by req_db(); released by the framework */
   char request_id[65];
   int status;                         /* 0 until a reply is sent */
+  int attempt;                        /* 0, or 1 when rerun after a serialization failure */
+  bool retry;                         /* set when the transaction should run once more */
 };
 
 typedef void (*handler_fn)(struct req *r);
