@@ -30,7 +30,7 @@ static void lower_copy(char *dst, const char *src) {
   dst[36] = 0;
 }
 
-/* Reads a NumericDate claim: must be an integer (or a number with no fraction). */
+/* Reads a NumericDate claim: must be a JSON integer. */
 static int numeric_date(json_t *v, long long *out) {
   if (json_is_integer(v)) {
     *out = json_integer_value(v);
@@ -55,10 +55,11 @@ static int check_claims(const struct config *cfg, json_t *g, time_t now, struct 
   json_t *v = json_object_get(g, "exp");
   if (!v) return *why = "the token has no exp claim", -1;
   if (numeric_date(v, &exp)) return *why = "exp is not a NumericDate", -1;
-  if ((long long)now > exp + cfg->jwt_leeway) return *why = "the token has expired", -1;
+  /* written so that no claim value, however large, can overflow */
+  if (exp < (long long)now - cfg->jwt_leeway) return *why = "the token has expired", -1;
   if ((v = json_object_get(g, "nbf"))) {
     if (numeric_date(v, &nbf)) return *why = "nbf is not a NumericDate", -1;
-    if ((long long)now + cfg->jwt_leeway < nbf) return *why = "the token is not valid yet (nbf)", -1;
+    if (nbf > (long long)now + cfg->jwt_leeway) return *why = "the token is not valid yet (nbf)", -1;
   }
   if ((v = json_object_get(g, "iat")) && numeric_date(v, &iat))
     return *why = "iat is not a NumericDate", -1;

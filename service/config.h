@@ -27,7 +27,8 @@ struct config {
 };
 
 /* Reads the configuration through get (getenv in production, a table in tests).
- * Returns 0, or -1 with a message naming the variable and the rule in err. */
+ * Returns 0, or -1 with a message naming the variable and the rule in err.
+ * Call config_free afterwards in both cases. */
 int config_load(struct config *cfg, const char *(*get)(const char *name), char *err, size_t errlen);
 void config_free(struct config *cfg);
 

@@ -76,6 +76,11 @@ bool cursor_decode(const char *secret, const char *scope, const char *cursor, lo
   long n = unb64url(cursor, (size_t)(dot - cursor), payload, sizeof payload - 1);
   if (n <= 0) return false;
   payload[n] = 0;
+  /* base64url has spare bits: only the canonical encoding of the payload is
+   * accepted, so a changed character can never decode to the same bytes */
+  char canon[180];
+  size_t cl = b64url(payload, (size_t)n, canon);
+  if (cl != (size_t)(dot - cursor) || memcmp(canon, cursor, cl) != 0) return false;
   char expect[40];
   sign(secret, (const char *)payload, (size_t)n, expect);
   if (strlen(dot + 1) != strlen(expect) || CRYPTO_memcmp(dot + 1, expect, strlen(expect)) != 0)

@@ -127,6 +127,21 @@ static void check_one(const struct field *f, const json_t *v, const char *ptr, j
   }
 }
 
+/* Appends "/" and key to prefix as an RFC 6901 JSON Pointer ("~" → "~0", "/" → "~1"). */
+static void pointer_to(char *out, size_t len, const char *prefix, const char *key) {
+  size_t o = (size_t)snprintf(out, len, "%s/", prefix);
+  for (const char *k = key; *k && o + 3 < len; k++) {
+    if (*k == '~' || *k == '/') {
+      out[o++] = '~';
+      out[o++] = *k == '~' ? '0' : '1';
+    } else {
+      out[o++] = *k;
+    }
+  }
+  if (o < len) out[o] = 0;
+  else out[len - 1] = 0;
+}
+
 static void check_obj(const json_t *obj, const struct field *spec, const char *prefix,
                       json_t *errors, bool *unknown, bool partial) {
   char ptr[256];
@@ -135,7 +150,7 @@ static void check_obj(const json_t *obj, const struct field *spec, const char *p
   json_object_foreach((json_t *)obj, key, v) {
     const struct field *f = spec;
     while (f->name && strcmp(f->name, key) != 0) f++;
-    snprintf(ptr, sizeof ptr, "%s/%s", prefix, key);
+    pointer_to(ptr, sizeof ptr, prefix, key);
     if (!f->name) {
       problem_add(errors, ptr, "unknown field");
       if (unknown) *unknown = true;
@@ -181,7 +196,7 @@ void merge_patch(json_t *target, const json_t *patch) {
 }
 
 void etag_of(const char *data, size_t len, char *out, size_t outlen) {
-  unsigned long long h = 1469598103934665603ULL;
+  unsigned long long h = 14695981039346656037ULL;
   for (size_t i = 0; i < len; i++) {
     h ^= (unsigned char)data[i];
     h *= 1099511628211ULL;

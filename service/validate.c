@@ -111,7 +111,7 @@ bool v_cefr(const char *s) {
          (s[1] == '1' || s[1] == '2');
 }
 
-/* The 183 two-letter codes of ISO 639-1, concatenated. */
+/* The 184 two-letter codes of ISO 639-1, concatenated. */
 static const char iso639_1[] =
   "aaabaeafakamanarasavayazbabebgbhbibmbnbobrbscacechcocrcscucvcydadedvdzeeeleneoeseteu"
   "fafffifjfofrfygagdglgngugvhahehihohrhthuhyhziaidieigiiikioisitiujajvkakgkikjkkklkmkn"

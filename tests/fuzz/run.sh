@@ -4,8 +4,7 @@
 # sources (no CMake), and runs each for $1 seconds (default 30).
 #   tests/fuzz/run.sh [seconds]
 # Environment: KOPPEL_FUZZ_OUT (build and work directory, default build-fuzz),
-# KOPPEL_FUZZ_TARGETS (default "body cursor token"), KOPPEL_FUZZ_KNOWN_BUGS=1
-# (also trip on reported, unfixed bugs: see known_bugs.supp and fuzz_cursor.c),
+# KOPPEL_FUZZ_TARGETS (default "body cursor token")
 # KOPPEL_FUZZ_COVERAGE=1 (afterwards, line coverage of the service sources).
 # The committed seeds in tests/fuzz/corpus/<name>/ are read, never written:
 # new inputs go to $KOPPEL_FUZZ_OUT/corpus/<name>/, crashes to .../artifacts/.
@@ -53,9 +52,6 @@ for t in $TARGETS; do
 done
 
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-if [ "${KOPPEL_FUZZ_KNOWN_BUGS:-0}" != 1 ]; then
-  UBSAN_OPTIONS="$UBSAN_OPTIONS:suppressions=tests/fuzz/known_bugs.supp"
-fi
 export ASAN_OPTIONS="detect_leaks=1"
 
 failed=0

@@ -10,18 +10,6 @@
 #include <string.h>
 #include <cmocka.h>
 
-/* A test that pins behaviour the code does not have yet (a reported bug).
- * It is skipped unless KOPPEL_UNIT_KNOWN_BUGS=1, so the suite stays green for
- * everyone while the fix is pending; whoever fixes the bug deletes the guard. */
-#define KNOWN_BUG(why)                                                        \
-  do {                                                                        \
-    const char *kb_ = getenv("KOPPEL_UNIT_KNOWN_BUGS");                       \
-    if (!kb_ || strcmp(kb_, "1") != 0) {                                      \
-      print_message("[  KNOWN   ] %s (set KOPPEL_UNIT_KNOWN_BUGS=1)\n", why); \
-      skip();                                                                 \
-    }                                                                         \
-  } while (0)
-
 /* Checks pred(s) == want for each string of a NULL-terminated list, naming
  * the failing input (a bare assert_true inside a loop would not). */
 #define EXPECT_ALL(pred, want, ...)                                           \
