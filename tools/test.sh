@@ -15,6 +15,9 @@ trap cleanup EXIT
 echo "== unit tests (cmocka, ctest)"
 (cd build && ctest --output-on-failure) || fail=1
 
+echo "== fuzzing (libFuzzer, ASan+UBSan, ${KOPPEL_FUZZ_SECONDS:-10}s per target)"
+KOPPEL_FUZZ_OUT="$ROOT/build-fuzz" bash tests/fuzz/run.sh "${KOPPEL_FUZZ_SECONDS:-10}" || fail=1
+
 echo "== openapi.yaml lint"
 bash tools/lint.sh || fail=1
 
