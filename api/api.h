@@ -7,4 +7,6 @@ void partners_register(void);
 void participants_register(void);
 void pairs_register(void);
 void meetings_register(void);
+void suggestions_register(void);
+void followups_register(void);
 #endif

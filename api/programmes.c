@@ -12,6 +12,15 @@
 
 static const char *const STATUSES[] = {"planned", "running", "closed", NULL};
 
+/* Relative weights of the match criteria (sql/0004): each 0..100, not all 0. */
+static const struct field MATCH_WEIGHTS[] = {
+  {"occupation", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
+  {"sector", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
+  {"region", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
+  {"availability", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
+  {"language", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
+  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
+
 static const struct field RULES[] = {
   {"min_meetings", FT_INT, false, false, 0, 1000, NULL, NULL, NULL, NULL, NULL},
   {"min_duration_days", FT_INT, false, false, 0, 3650, NULL, NULL, NULL, NULL, NULL},
@@ -19,6 +28,7 @@ static const struct field RULES[] = {
   {"waiting_alert_days", FT_INT, false, false, 1, 3650, NULL, NULL, NULL, NULL, NULL},
   {"followup_interval_days", FT_INT, false, false, 1, 3650, NULL, NULL, NULL, NULL, NULL},
   {"small_group_threshold", FT_INT, false, false, 1, 1000, NULL, NULL, NULL, NULL, NULL},
+  {"match_weights", FT_OBJECT, false, false, 0, 0, NULL, NULL, NULL, MATCH_WEIGHTS, NULL},
   {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 static const struct field PROGRAMME[] = {
@@ -35,6 +45,20 @@ static void check_dates(const json_t *p, json_t *errors) {
   const char *s = json_string_value(json_object_get(p, "starts_on"));
   const char *e = json_string_value(json_object_get(p, "ends_on"));
   if (s && e && strcmp(e, s) < 0) problem_add(errors, "/ends_on", "must not be before starts_on");
+}
+
+/* The match weights may not all be 0 (a weight left out keeps its default,
+ * which is above 0). Appends to errors. */
+static void check_weights(const json_t *p, json_t *errors) {
+  json_t *w = json_object_get(json_object_get(p, "rules"), "match_weights");
+  if (!json_is_object(w)) return;
+  long long sum = 0;
+  for (const struct field *f = MATCH_WEIGHTS; f->name; f++) {
+    json_t *v = json_object_get(w, f->name);
+    if (!json_is_integer(v)) return;
+    sum += json_integer_value(v);
+  }
+  if (sum == 0) problem_add(errors, "/rules/match_weights", "at least one weight must be above 0");
 }
 
 /* The caller's scope as parameters $2..$5 of the queries below. */
@@ -104,14 +128,20 @@ static void create(struct req *r) {
   static const char sql[] =
     "INSERT INTO programmes (name, description, starts_on, ends_on, status, min_meetings, "
     "  min_duration_days, max_mentees_per_mentor, waiting_alert_days, followup_interval_days, "
-    "  small_group_threshold) "
+    "  small_group_threshold, match_weight_occupation, match_weight_sector, match_weight_region, "
+    "  match_weight_availability, match_weight_language) "
     "SELECT j->>'name', j->>'description', (j->>'starts_on')::date, (j->>'ends_on')::date, "
     "  coalesce(j->>'status', 'planned'), coalesce((j->'rules'->>'min_meetings')::int, 6), "
     "  coalesce((j->'rules'->>'min_duration_days')::int, 90), "
     "  coalesce((j->'rules'->>'max_mentees_per_mentor')::int, 1), "
     "  coalesce((j->'rules'->>'waiting_alert_days')::int, 30), "
     "  coalesce((j->'rules'->>'followup_interval_days')::int, 90), "
-    "  coalesce((j->'rules'->>'small_group_threshold')::int, 5) "
+    "  coalesce((j->'rules'->>'small_group_threshold')::int, 5), "
+    "  coalesce((j->'rules'->'match_weights'->>'occupation')::int, 30), "
+    "  coalesce((j->'rules'->'match_weights'->>'sector')::int, 30), "
+    "  coalesce((j->'rules'->'match_weights'->>'region')::int, 15), "
+    "  coalesce((j->'rules'->'match_weights'->>'availability')::int, 10), "
+    "  coalesce((j->'rules'->'match_weights'->>'language')::int, 15) "
     "FROM (SELECT $1::jsonb AS j) s RETURNING id::text, programme_json(programmes)::text";
   if (!r->claims.prg_all) {
     reply_problem(r, 403, "only an organisation-wide coordinator (prg \"*\") may create programmes");
@@ -121,6 +151,7 @@ static void create(struct req *r) {
   bool unknown = false;
   fields_check(r->body, PROGRAMME, "", errors, &unknown);
   check_dates(r->body, errors);
+  check_weights(r->body, errors);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -148,7 +179,12 @@ static void patch(struct req *r) {
     "  max_mentees_per_mentor = (j->'rules'->>'max_mentees_per_mentor')::int, "
     "  waiting_alert_days = (j->'rules'->>'waiting_alert_days')::int, "
     "  followup_interval_days = (j->'rules'->>'followup_interval_days')::int, "
-    "  small_group_threshold = (j->'rules'->>'small_group_threshold')::int "
+    "  small_group_threshold = (j->'rules'->>'small_group_threshold')::int, "
+    "  match_weight_occupation = (j->'rules'->'match_weights'->>'occupation')::int, "
+    "  match_weight_sector = (j->'rules'->'match_weights'->>'sector')::int, "
+    "  match_weight_region = (j->'rules'->'match_weights'->>'region')::int, "
+    "  match_weight_availability = (j->'rules'->'match_weights'->>'availability')::int, "
+    "  match_weight_language = (j->'rules'->'match_weights'->>'language')::int "
     "FROM (SELECT $2::jsonb AS j) s WHERE id = $1 RETURNING programme_json(programmes)::text";
   if (!id_ok(r)) return;
   json_t *errors = json_array();
@@ -166,6 +202,7 @@ static void patch(struct req *r) {
   merged = json_loads(PQgetvalue(cur, 0, 0), 0, NULL);
   merge_patch(merged, r->body);
   check_dates(merged, errors);
+  check_weights(merged, errors);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, false);
     errors = NULL;

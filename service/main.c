@@ -94,6 +94,8 @@ static int cmd_serve(struct config *cfg) {
   participants_register();
   pairs_register();
   meetings_register();
+  suggestions_register();
+  followups_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
