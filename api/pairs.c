@@ -199,17 +199,19 @@ static void propose(struct req *r) {
   static const char sql_self_coach[] =
     "SELECT s.id::text FROM staff s JOIN staff_programmes sp ON sp.staff_id = s.id "
     "WHERE s.id = $1 AND s.role = 'coach' AND sp.programme_id = $2";
+  /* the match is scored as suggestions score it (match_explain, sql/0004):
+   * the coach sees the same reasons on the pair as in the suggestion list */
   static const char sql_insert[] =
     "INSERT INTO pairs (programme_id, mentor_id, mentee_id, coach_id, proposed_by, generalist, "
-    "  agreement_frequency, agreement_contact_modes, agreement_planned_end_on, goals) "
-    "SELECT $1, $2, $3, $4, $5, "
-    "  NOT EXISTS (SELECT 1 FROM participants a, participants b, unnest(a.sectors) sa, unnest(b.sectors) sb "
-    "    WHERE a.id = $2 AND b.id = $3 AND left(sa, 2) = left(sb, 2)), "
+    "  match_score, match_reasons, agreement_frequency, agreement_contact_modes, "
+    "  agreement_planned_end_on, goals) "
+    "SELECT $1, $2, $3, $4, $5, (e.evaluation->>'generalist')::boolean, "
+    "  (e.evaluation->>'score')::numeric, e.evaluation->'reasons', "
     "  j->'agreements'->>'frequency', "
-    "  ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o), "
+    "  ARRAY(SELECT m FROM jsonb_array_elements_text(coalesce(j->'agreements'->'contact_modes', '[]')) WITH ORDINALITY AS t(m, o) ORDER BY o), "
     "  (j->'agreements'->>'planned_end_on')::date, "
-    "  ARRAY(SELECT e FROM jsonb_array_elements_text(coalesce(j->'goals', '[]')) WITH ORDINALITY AS t(e, o) ORDER BY o) "
-    "FROM (SELECT $6::jsonb AS j) s RETURNING id::text";
+    "  ARRAY(SELECT g FROM jsonb_array_elements_text(coalesce(j->'goals', '[]')) WITH ORDINALITY AS t(g, o) ORDER BY o) "
+    "FROM (SELECT $6::jsonb AS j) s, match_explain(ARRAY[$2::uuid], ARRAY[$3::uuid]) e RETURNING id::text";
   json_t *errors = json_array();
   bool unknown = false;
   PGresult *lock = NULL, *people = NULL, *self = NULL, *ins = NULL;
