@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS="cmake make gcc pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev libssl-dev
 postgresql-15 postgresql-client-15 libcmocka-dev python3-pytest python3-requests
-python3-jsonschema python3-yaml curl ca-certificates clang libclang-rt-14-dev"
+python3-jsonschema python3-yaml python3-cryptography curl ca-certificates clang libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,150 @@
+"""Meta endpoints, request ids, unknown paths and methods, the served contract."""
+import re
+import uuid
+
+import yaml
+
+from conftest import Client, expect
+
+
+def test_health(anon):
+    r = anon.get("/health")
+    expect(r, 200)
+    assert r.headers["Content-Type"].startswith("application/json")
+
+
+def test_ready_with_database(anon):
+    expect(anon.get("/ready"), 200)
+
+
+def test_head_health_has_no_body(anon):
+    r = anon.head("/health")
+    assert r.status_code == 200
+    assert r.content == b""
+
+
+def test_openapi_served_is_the_repository_contract(anon, spec):
+    r = anon.get("/openapi.yaml")
+    expect(r, 200)
+    assert r.headers["Content-Type"].split(";")[0].strip() == "application/yaml"
+    served = yaml.safe_load(r.text)
+    assert served == spec.doc, "the binary serves another openapi.yaml than the repository holds"
+
+
+def test_openapi_is_3_1_and_documents_the_planned_routes(spec):
+    assert str(spec.doc.get("openapi", "")).startswith("3.1"), spec.doc.get("openapi")
+    planned = {
+        "/health": ["get"], "/ready": ["get"], "/openapi.yaml": ["get"], "/metrics": ["get"],
+        "/v1/programmes": ["get", "post"], "/v1/programmes/{id}": ["get", "patch", "delete"],
+        "/v1/programmes/{id}/topics": ["get", "put"],
+        "/v1/staff": ["get", "post"], "/v1/staff/{id}": ["get", "patch", "delete"],
+        "/v1/partners": ["get", "post"], "/v1/partners/{id}": ["get", "patch", "delete"],
+        "/v1/participants": ["get", "post"], "/v1/participants/{id}": ["get", "patch"],
+    }
+    missing = [f"{m.upper()} {p}" for p, ms in planned.items() for m in ms
+               if not isinstance(spec.paths.get(p), dict) or m not in spec.deref(spec.paths[p])]
+    assert not missing, f"openapi.yaml does not document: {missing}"
+
+
+def test_metrics_prometheus_text(anon):
+    anon.get("/health")
+    r = anon.get("/metrics")
+    expect(r, 200)
+    assert r.headers["Content-Type"].startswith("text/plain")
+    lines = r.text.splitlines()
+    samples = [l for l in lines if l and not l.startswith("#")]
+    assert samples, "no samples"
+    for l in samples:
+        assert re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf)$', l), l
+    assert any(l.startswith("koppel_http_requests_total") for l in samples)
+
+
+def test_metrics_count_requests(anon):
+    def twoxx():
+        text = anon.get("/metrics").text
+        m = re.search(r'koppel_http_requests_total\{class="2xx"\} (\d+)', text)
+        assert m, text
+        return int(m.group(1))
+    before = twoxx()
+    for _ in range(3):
+        anon.get("/health")
+    assert twoxx() >= before + 3
+
+
+def test_request_id_echoed(anon):
+    rid = "abc-123_X.y:z"
+    r = anon.get("/health", request_id=rid)
+    assert r.headers["X-Request-Id"] == rid
+
+
+def test_request_id_generated_when_absent(anon):
+    a = anon.get("/health", request_id=None).headers["X-Request-Id"]
+    b = anon.get("/health", request_id=None).headers["X-Request-Id"]
+    assert a and b and a != b
+
+
+def test_request_id_replaced_when_not_sane(anon):
+    for bad in ["x" * 65, "has space", "quote\"d", "<script>", "semi;colon"]:
+        r = anon.get("/health", request_id=bad)
+        got = r.headers["X-Request-Id"]
+        assert got != bad
+        assert re.match(r"^[A-Za-z0-9._:-]{1,64}$", got)
+
+
+def test_request_id_on_errors_too(anon, coord):
+    rid = "err-" + uuid.uuid4().hex
+    r = anon.get("/v1/programmes", request_id=rid)
+    assert r.status_code == 401
+    assert r.headers["X-Request-Id"] == rid
+    r = coord.get("/v1/programmes/" + str(uuid.uuid4()), request_id=rid)
+    assert r.status_code == 404
+    assert r.headers["X-Request-Id"] == rid
+
+
+def test_unknown_path_is_404_problem(anon, coord):
+    for c in (anon, coord):
+        r = c.get("/v1/nothing-here")
+        expect(r, 404)
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+    expect(coord.get("/"), 404)
+    expect(coord.get("/v2/programmes"), 404)
+
+
+def test_trailing_slash_is_not_the_collection(coord):
+    expect(coord.get("/v1/programmes/"), 404)
+
+
+def test_method_not_allowed_has_allow(coord, anon):
+    r = anon.request("DELETE", "/health")
+    expect(r, 405)
+    assert "GET" in r.headers["Allow"]
+    r = coord.request("POST", f"/v1/programmes/{uuid.uuid4()}", json_body={})
+    expect(r, 405)
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert {"GET", "PATCH", "DELETE"} <= allow
+    assert "POST" not in allow
+
+
+def test_participants_have_no_delete_yet(coord):
+    r = coord.delete(f"/v1/participants/{uuid.uuid4()}")
+    expect(r, 405)
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert "GET" in allow and "PATCH" in allow and "DELETE" not in allow
+
+
+def test_ready_without_database_is_503(servers, spec):
+    s = servers.start("nodb", KOPPEL_DATABASE_URL="host=/nonexistent/koppel-no-socket dbname=koppel user=koppel",
+                      KOPPEL_POOL_WAIT_MS="500")
+    try:
+        c = Client(s.base, spec)
+        expect(c.get("/health"), 200)
+        r = c.get("/ready")
+        expect(r, 503)
+        assert r.headers.get("Retry-After"), "503 needs Retry-After"
+        from conftest import SECRET, jwt_encode, claims_for
+        c2 = c.with_token(jwt_encode(claims_for("coordinator", prg="*"), SECRET))
+        r = c2.get("/v1/programmes")
+        expect(r, 503)
+        assert r.headers.get("Retry-After"), "503 needs Retry-After"
+    finally:
+        s.stop_clean()
