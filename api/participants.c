@@ -22,14 +22,10 @@ static const char *const EDUCATION[] = {"primary", "lower_secondary", "upper_sec
 static bool phone_ok(const char *s) { return v_phone(s); }
 static bool url_ok(const char *s) { return v_url(s); }
 
-static void language_item(const json_t *item, const char *ptr, json_t *errors) {
-  static const struct field LANGUAGE[] = {
-    {"code", FT_CHECK, true, false, 0, 0, NULL, v_iso639_1, "an ISO 639-1 code such as nl or en", NULL, NULL},
-    {"level", FT_CHECK, true, false, 0, 0, NULL, v_cefr, "a CEFR level A1, A2, B1, B2, C1 or C2", NULL, NULL},
-    {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-  if (!json_is_object(item)) problem_add(errors, ptr, "must be an object {code, level}");
-  else fields_check(item, LANGUAGE, ptr, errors, NULL);
-}
+static const struct field LANGUAGE[] = {
+  {"code", FT_CHECK, true, false, 0, 0, NULL, v_iso639_1, "an ISO 639-1 code such as nl or en", NULL, NULL},
+  {"level", FT_CHECK, true, false, 0, 0, NULL, v_cefr, "a CEFR level A1, A2, B1, B2, C1 or C2", NULL, NULL},
+  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 static const struct field CONSENT[] = {
   {"data_processing", FT_BOOL, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL},
@@ -51,7 +47,7 @@ static const struct field PARTICIPANT[] = {
   {"occupations", FT_STR_ARRAY, false, false, 0, 2, NULL, v_isco, "an ISCO-08 code of 1 to 4 digits", NULL, NULL},
   {"region", FT_STRING, false, true, 1, 100, NOTHING},
   {"availability", FT_STR_ARRAY, false, false, 0, 3, AVAILABILITY, NULL, "working_hours, evenings or weekends", NULL, NULL},
-  {"languages", FT_ANY_ARRAY, false, false, 0, 20, NULL, NULL, NULL, NULL, language_item},
+  {"languages", FT_ANY_ARRAY, false, false, 0, 20, NULL, NULL, NULL, LANGUAGE, NULL},
   {"years_experience", FT_INT, false, true, 0, 80, NOTHING},
   {"education_level", FT_ENUM, false, true, 0, 0, EDUCATION, NULL, NULL, NULL, NULL},
   {"job_target", FT_STRING, false, true, 0, 500, NOTHING},

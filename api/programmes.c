@@ -272,22 +272,15 @@ static bool topic_key(const char *s) {
   return true;
 }
 
-static void topic_item(const json_t *item, const char *ptr, json_t *errors) {
-  static const struct field TOPIC[] = {
-    {"key", FT_CHECK, true, false, 0, 0, NULL, topic_key, "1 to 64 of a-z, 0-9 and _", NULL, NULL},
-    {"label", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
-    {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-  if (!json_is_object(item)) {
-    problem_add(errors, ptr, "must be an object {key, label}");
-    return;
-  }
-  fields_check(item, TOPIC, ptr, errors, NULL);
-}
+static const struct field TOPIC[] = {
+  {"key", FT_CHECK, true, false, 0, 0, NULL, topic_key, "1 to 64 of a-z, 0-9 and _", NULL, NULL},
+  {"label", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
+  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 /* PUT replaces the whole vocabulary: {"items": [{key, label}, ...]}. */
 static void topics_put(struct req *r) {
   static const struct field BODY[] = {
-    {"items", FT_ANY_ARRAY, true, false, 0, 200, NULL, NULL, NULL, NULL, topic_item},
+    {"items", FT_ANY_ARRAY, true, false, 0, 200, NULL, NULL, NULL, TOPIC, NULL},
     {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
   static const char sql_del[] = "DELETE FROM programme_topics WHERE programme_id = $1";
   static const char sql_ins[] =

@@ -53,6 +53,27 @@ void reply_empty(struct req *r, int status) {
   r->resp->status = (unsigned)status;
 }
 
+/* Whether the If-Match / If-None-Match value lists tag. Strong comparison
+ * (If-Match, RFC 9110 13.1.1) never matches a weak W/"..." entry; weak
+ * comparison (If-None-Match) ignores the W/ prefix. */
+static bool etag_listed(const char *list, const char *tag, bool weak) {
+  size_t tl = strlen(tag);
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ' || *p == '\t' || *p == ',') p++;
+    if (!*p) break;
+    bool is_weak = strncmp(p, "W/", 2) == 0;
+    if (is_weak) p += 2;
+    if (*p != '"') return false; /* malformed: match nothing */
+    const char *end = strchr(p + 1, '"');
+    if (!end) return false;
+    size_t n = (size_t)(end - p) + 1;
+    if ((weak || !is_weak) && n == tl && memcmp(p, tag, n) == 0) return true;
+    p = end + 1;
+  }
+  return false;
+}
+
 void reply_json_text(struct req *r, int status, const char *json, bool etag) {
   size_t len = strlen(json);
   if (etag) {
@@ -60,7 +81,8 @@ void reply_json_text(struct req *r, int status, const char *json, bool etag) {
     etag_of(json, len, tag, sizeof tag);
     set_header(r, "ETag", tag);
     const char *inm = req_header(r, "If-None-Match");
-    if (inm && strcmp(r->method, "GET") == 0 && (strstr(inm, tag) || strcmp(inm, "*") == 0)) {
+    bool safe = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (inm && safe && (strcmp(inm, "*") == 0 || etag_listed(inm, tag, true))) {
       reply_empty(r, 304);
       return;
     }
@@ -246,7 +268,7 @@ bool req_if_match(struct req *r, const char *current) {
   if (!im || strcmp(im, "*") == 0) return true;
   char tag[32];
   etag_of(current, strlen(current), tag, sizeof tag);
-  if (strstr(im, tag)) return true;
+  if (etag_listed(im, tag, false)) return true;
   reply_problem(r, 412, "the resource has changed since you read it (If-Match %s, current ETag %s)",
                 im, tag);
   return false;
@@ -440,6 +462,14 @@ static void dispatch(struct req *r) {
     if (!(found->roles & ROLE_BIT(r->claims.role))) {
       reply_problem(r, 403, "the role %s may not %s %s", role_name(r->claims.role), r->method,
                     found->pattern);
+      return;
+    }
+  }
+  if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+    /* writes take no query parameters: a stray one is a client mistake */
+    const char **keys = u_map_enum_keys(r->u->map_url);
+    if (keys && keys[0]) {
+      reply_problem(r, 400, "query parameter '%.100s' is not known here", keys[0]);
       return;
     }
   }

@@ -102,7 +102,10 @@ static void check_one(const struct field *f, const json_t *v, const char *ptr, j
       char ip[256];
       snprintf(ip, sizeof ip, "%s/%zu", ptr, i);
       if (f->type == FT_ANY_ARRAY) {
-        f->item(item, ip, errors);
+        /* items are whole objects (a patch replaces the array), never partial */
+        if (f->sub && !json_is_object(item)) problem_add(errors, ip, "must be an object");
+        else if (f->sub) check_obj(item, f->sub, ip, errors, unknown, false);
+        else if (f->item) f->item(item, ip, errors);
         continue;
       }
       if (!json_is_string(item)) {

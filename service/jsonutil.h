@@ -16,7 +16,7 @@ enum ftype {
   FT_CHECK,     /* string accepted by check() */
   FT_STR_ARRAY, /* array of strings, [min, max] items, each accepted by check() or in values, unique */
   FT_OBJECT,    /* object validated by sub */
-  FT_ANY_ARRAY  /* array validated by item_fn per element */
+  FT_ANY_ARRAY  /* array of objects validated by sub (or of anything, by item) */
 };
 
 struct field;
@@ -31,7 +31,7 @@ struct field {
   const char *const *values;     /* FT_ENUM, FT_STR_ARRAY */
   bool (*check)(const char *);   /* FT_CHECK, FT_STR_ARRAY */
   const char *rule;              /* words for the message, e.g. "a NACE Rev. 2 code" */
-  const struct field *sub;       /* FT_OBJECT, terminated by name == NULL */
+  const struct field *sub;       /* FT_OBJECT, FT_ANY_ARRAY items; terminated by name == NULL */
   item_fn item;                  /* FT_ANY_ARRAY */
 };
 
