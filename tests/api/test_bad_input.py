@@ -263,9 +263,11 @@ def test_content_type_parameters_accepted(coord, targets, ep):
 # --------------------------------------------------------------------------- types, unknown fields, values
 
 @pytest.mark.parametrize("ep,pointer,value", _params("wrong_types"))
-def test_wrong_type_is_400_naming_the_field(coord, targets, unchanged, ep, pointer, value):
+def test_wrong_type_is_422_naming_the_field(coord, targets, unchanged, ep, pointer, value):
+    # Well-formed JSON with a value of the wrong type is an invalid value
+    # (DESIGN.md: 400 is for malformed JSON and unknown fields, 422 for invalid values).
     with unchanged():
-        expect(send_json(coord, ep, targets, set_ptr(ep.body(targets), pointer, value)), 400, pointer)
+        expect(send_json(coord, ep, targets, set_ptr(ep.body(targets), pointer, value)), 422, pointer)
 
 
 @pytest.mark.parametrize("ep,pointer,value", _params("unknown"))
