@@ -245,6 +245,12 @@ struct db_conn *req_db(struct req *r) {
   return r->db;
 }
 
+struct db_conn *req_take_db(struct req *r) {
+  struct db_conn *c = r->db;
+  r->db = NULL;
+  return c;
+}
+
 bool req_begin(struct req *r) {
   if (!req_db(r)) return false;
   if (!db_begin(r->db, r->authed ? r->claims.sub : "", r->authed ? role_name(r->claims.role) : "",

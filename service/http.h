@@ -100,6 +100,10 @@ bool req_query_enum(struct req *r, const char *name, const char *const *values, 
 /* The pooled connection for this request (acquired once); sends 503 and
  * returns NULL when the database is unavailable. */
 struct db_conn *req_db(struct req *r);
+/* Hands the request's connection to the caller, who must give it back with
+ * db_release(r->app->pool, c) — for a streamed response whose callbacks
+ * outlive the handler. NULL when the request holds none. */
+struct db_conn *req_take_db(struct req *r);
 /* BEGIN with the audit actor set; sends 503 and returns false on failure. */
 bool req_begin(struct req *r);
 /* COMMIT; sends the mapped error and returns false on failure. */
