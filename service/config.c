@@ -104,6 +104,23 @@ int config_load(struct config *cfg, const char *(*get)(const char *), char *err,
     cfg->cursor_secret = strdup(buf);
   }
 
+  v = get("KOPPEL_CORS_ORIGINS");
+  if (v && *v) {
+    for (const char *o = v; *o;) {
+      size_t len = strcspn(o, ",");
+      while (len && *o == ' ') {
+        o++;
+        len--;
+      }
+      bool ok = (len == 1 && *o == '*') ||
+                (len > 7 && (strncmp(o, "http://", 7) == 0 || strncmp(o, "https://", 8) == 0));
+      if (!ok) return fail(err, errlen, "%s must be \"*\" or a comma-separated list of http(s) origins, got '%s'",
+                           "KOPPEL_CORS_ORIGINS", v);
+      o += len;
+      if (*o == ',') o++;
+    }
+    cfg->cors_origins = strdup(v);
+  }
   if (int_var(get, "KOPPEL_MAX_BODY", 1048576, 1024, 64LL * 1048576, &n, err, errlen)) return -1;
   cfg->max_body = (size_t)n;
   if (int_var(get, "KOPPEL_POOL_SIZE", 8, 1, 128, &n, err, errlen)) return -1;
@@ -126,5 +143,21 @@ void config_free(struct config *cfg) {
   free(cfg->jwt_audience);
   free(cfg->export_key);
   free(cfg->cursor_secret);
+  free(cfg->cors_origins);
   memset(cfg, 0, sizeof *cfg);
+}
+
+bool config_origin_allowed(const struct config *cfg, const char *origin) {
+  if (!cfg->cors_origins || !origin || !*origin) return false;
+  size_t ol = strlen(origin);
+  for (const char *o = cfg->cors_origins; *o;) {
+    while (*o == ' ') o++;
+    size_t n = strcspn(o, ",");
+    size_t m = n;
+    while (m && o[m - 1] == ' ') m--;
+    if ((m == 1 && *o == '*') || (m == ol && strncmp(o, origin, m) == 0)) return true;
+    o += n;
+    if (*o == ',') o++;
+  }
+  return false;
 }

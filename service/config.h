@@ -23,6 +23,7 @@ struct config {
   int pool_wait_ms;         /* KOPPEL_POOL_WAIT_MS, default 2000: then 503 */
   int statement_timeout_ms; /* KOPPEL_STATEMENT_TIMEOUT_MS, default 5000 */
   int threads;              /* KOPPEL_THREADS, HTTP worker threads, default = pool size */
+  char *cors_origins;       /* KOPPEL_CORS_ORIGINS: comma-separated origins, "*" or NULL (no CORS) */
   bool dev_secret;          /* true when the built-in development secret is in use */
 };
 
@@ -31,6 +32,8 @@ struct config {
  * Call config_free afterwards in both cases. */
 int config_load(struct config *cfg, const char *(*get)(const char *name), char *err, size_t errlen);
 void config_free(struct config *cfg);
+/* Whether origin (the Origin header) is allowed by cfg->cors_origins. */
+bool config_origin_allowed(const struct config *cfg, const char *origin);
 
 #define KOPPEL_DEV_SECRET "koppel-development-secret-change-me-0123456789"
 

@@ -25,6 +25,7 @@ struct db_pool {
   struct db_conn *free;
   struct db_conn *all;
   int in_use;
+  int waiting;
   unsigned long timeouts;
 };
 
@@ -95,13 +96,16 @@ struct db_conn *db_acquire(struct db_pool *p) {
     deadline.tv_nsec -= 1000000000L;
   }
   pthread_mutex_lock(&p->mu);
+  p->waiting++;
   while (!p->free) {
     if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT && !p->free) {
       p->timeouts++;
+      p->waiting--;
       pthread_mutex_unlock(&p->mu);
       return NULL;
     }
   }
+  p->waiting--;
   struct db_conn *c = p->free;
   p->free = c->next;
   p->in_use++;
@@ -241,4 +245,11 @@ void db_pool_stats(struct db_pool *p, int *in_use, int *size, unsigned long *tim
   *size = p->size;
   *timeouts = p->timeouts;
   pthread_mutex_unlock(&p->mu);
+}
+
+int db_pool_waiting(struct db_pool *p) {
+  pthread_mutex_lock(&p->mu);
+  int w = p->waiting;
+  pthread_mutex_unlock(&p->mu);
+  return w;
 }

@@ -38,4 +38,7 @@ const char *db_sqlstate(const PGresult *res);
 /* Number of connections currently lent out, and total acquisitions that timed out. */
 void db_pool_stats(struct db_pool *pool, int *in_use, int *size, unsigned long *timeouts);
 
+/* Requests waiting for a free connection right now. */
+int db_pool_waiting(struct db_pool *pool);
+
 #endif

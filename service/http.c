@@ -15,23 +15,47 @@
 #include <unistd.h>
 
 #include "service/cursor.h"
+#include "service/idempotency.h"
 #include "service/jsonutil.h"
 #include "service/log.h"
 #include "service/problem.h"
 #include "service/validate.h"
 
 #define MAX_ROUTE_TABLES 32
+#define MAX_ROUTES 256
+#define NBUCKETS 12
 
 static const struct route *tables[MAX_ROUTE_TABLES];
+static int table_base[MAX_ROUTE_TABLES]; /* index of a table's first route in route_stats */
 static int ntables;
 
-/* Metrics: plain atomics, the only mutable globals besides the pool. */
-static atomic_ulong m_requests[6]; /* by status class 1xx..5xx, [0] unused */
-static atomic_ulong m_duration_us;
+/* Metrics: plain atomics, the only mutable globals besides the pool. The
+ * route tables are filled before the server starts; counters only grow. */
+static const double bucket_ms[NBUCKETS] = {1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
+struct route_stats {
+  const char *method, *route;
+  atomic_ulong by_class[6]; /* status class 1xx..5xx, [0] unused */
+  atomic_ulong bucket[NBUCKETS];
+  atomic_ulong count, sum_us;
+};
+enum { RS_UNMATCHED, RS_NOT_ALLOWED, RS_OPTIONS, RS_FIRST };
+static struct route_stats route_stats[MAX_ROUTES] = {
+  [RS_UNMATCHED] = {.method = "ANY", .route = "unmatched"},
+  [RS_NOT_ALLOWED] = {.method = "ANY", .route = "method-not-allowed"},
+  [RS_OPTIONS] = {.method = "OPTIONS", .route = "any"}};
+static int nroutes = RS_FIRST;
 static atomic_long m_in_flight;
+static atomic_ulong m_db_errors;
 
 void routes_add(const struct route *routes) {
-  if (ntables < MAX_ROUTE_TABLES) tables[ntables++] = routes;
+  if (ntables >= MAX_ROUTE_TABLES) return;
+  table_base[ntables] = nroutes;
+  for (const struct route *rt = routes; rt->pattern && nroutes < MAX_ROUTES; rt++) {
+    route_stats[nroutes].method = rt->method;
+    route_stats[nroutes].route = rt->pattern;
+    nroutes++;
+  }
+  tables[ntables++] = routes;
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -160,6 +184,7 @@ void reply_db_error(struct req *r, const PGresult *res) {
   } else if (strcmp(state, "23514") == 0 || strncmp(state, "22", 2) == 0) {
     reply_problem(r, 422, "a value breaks a rule: %s", msg ? msg : "check failed");
   } else if (strcmp(state, "57014") == 0) {
+    atomic_fetch_add(&m_db_errors, 1);
     reply_problem(r, 503, "the database took too long to answer");
   } else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
     /* a deadlock or serialization failure: the dispatcher runs the handler
@@ -167,8 +192,10 @@ void reply_db_error(struct req *r, const PGresult *res) {
     if (r->attempt == 0) r->retry = true;
     else reply_problem(r, 503, "a concurrent change conflicted; retry the request");
   } else if (strncmp(state, "08", 2) == 0 || !*state) {
+    atomic_fetch_add(&m_db_errors, 1);
     reply_problem(r, 503, "the database is unavailable");
   } else {
+    atomic_fetch_add(&m_db_errors, 1);
     log_error(r->request_id, "database error %s: %s", state, msg ? msg : "?");
     reply_problem(r, 500, "the server could not complete the request (reference %s)", r->request_id);
   }
@@ -428,6 +455,31 @@ static bool read_body(struct req *r, unsigned flags) {
   return true;
 }
 
+static const char CORS_ALLOW_HEADERS[] =
+  "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id";
+static const char CORS_EXPOSE_HEADERS[] =
+  "ETag, Location, X-Request-Id, Retry-After, Allow, WWW-Authenticate, Idempotent-Replayed";
+
+/* OPTIONS on a known path: a CORS preflight from an allowed origin gets the
+ * methods and headers it may use; any other OPTIONS gets Allow. */
+static void options(struct req *r, const char *allow) {
+  r->stats = RS_OPTIONS;
+  r->route = "options";
+  const char *origin = req_header(r, "Origin");
+  const char *want = req_header(r, "Access-Control-Request-Method");
+  set_header(r, "Allow", allow);
+  if (origin && want) {
+    if (!config_origin_allowed(&r->app->cfg, origin)) {
+      reply_problem(r, 403, "the origin %.200s is not allowed (KOPPEL_CORS_ORIGINS)", origin);
+      return;
+    }
+    set_header(r, "Access-Control-Allow-Methods", allow);
+    set_header(r, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+    set_header(r, "Access-Control-Max-Age", "600");
+  }
+  reply_empty(r, 204);
+}
+
 static void dispatch(struct req *r) {
   const char *path = r->u->url_path;
   char buf[1024];
@@ -441,6 +493,7 @@ static void dispatch(struct req *r) {
       if (strcmp(rt->method, r->method) == 0 ||
           (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0)) {
         found = rt;
+        r->stats = table_base[t] + (int)(rt - tables[t]);
         break;
       }
       if (!strstr(allow, rt->method)) {
@@ -450,11 +503,15 @@ static void dispatch(struct req *r) {
     }
   }
   if (!found) {
-    if (path_known) {
+    if (path_known && strcmp(r->method, "OPTIONS") == 0) {
+      options(r, allow);
+    } else if (path_known) {
+      r->stats = RS_NOT_ALLOWED;
       r->route = "method-not-allowed";
       set_header(r, "Allow", allow);
       reply_problem(r, 405, "%s is not allowed on %s; allowed: %s", r->method, path, allow);
     } else {
+      r->stats = RS_UNMATCHED;
       r->route = "unmatched";
       reply_problem(r, 404, "there is no resource at %s", path);
     }
@@ -484,6 +541,8 @@ static void dispatch(struct req *r) {
     reply_problem(r, 413, "the request body is larger than %zu bytes", r->app->cfg.max_body);
     return;
   }
+  bool claimed = false;
+  if (strcmp(r->method, "POST") == 0 && !(found->flags & R_PUBLIC) && !idem_begin(r, &claimed)) return;
   found->fn(r);
   if (r->retry && !r->status) {
     if (r->db) { /* roll back the failed transaction; keep the connection */
@@ -495,6 +554,7 @@ static void dispatch(struct req *r) {
     found->fn(r);
   }
   if (!r->status) reply_problem(r, 500, "the handler sent no response");
+  if (claimed) idem_finish(r);
 }
 
 static long long now_us(void) {
@@ -520,6 +580,12 @@ static int entry(const struct _u_request *u, struct _u_response *resp, void *use
 
   dispatch(&r);
 
+  const char *origin = u_map_get_case(u->map_header, "Origin");
+  if (origin && config_origin_allowed(&r.app->cfg, origin)) {
+    set_header(&r, "Access-Control-Allow-Origin", origin);
+    set_header(&r, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+  }
+  if (r.app->cfg.cors_origins) set_header(&r, "Vary", "Origin");
   set_header(&r, "X-Request-Id", r.request_id);
   set_header(&r, "Cache-Control", "no-store");
   set_header(&r, "X-Content-Type-Options", "nosniff");
@@ -529,47 +595,96 @@ static int entry(const struct _u_request *u, struct _u_response *resp, void *use
   log_request(r.request_id, r.method, r.route, r.status, dur, r.authed ? role_name(r.claims.role) : "",
               r.authed ? r.claims.sub : "");
   claims_free(&r.claims);
+  struct route_stats *st = &route_stats[r.stats];
   int cls = r.status / 100;
-  if (cls >= 1 && cls <= 5) atomic_fetch_add(&m_requests[cls], 1);
-  atomic_fetch_add(&m_duration_us, (unsigned long)dur);
+  if (cls >= 1 && cls <= 5) atomic_fetch_add(&st->by_class[cls], 1);
+  for (int b = 0; b < NBUCKETS; b++)
+    if ((double)dur / 1000.0 <= bucket_ms[b]) atomic_fetch_add(&st->bucket[b], 1);
+  atomic_fetch_add(&st->count, 1);
+  atomic_fetch_add(&st->sum_us, (unsigned long)dur);
   atomic_fetch_sub(&m_in_flight, 1);
   return U_CALLBACK_COMPLETE;
 }
 
-void metrics_render(struct app *app, char *buf, size_t len) {
-  int in_use = 0, size = 0;
+/* Appends printf output to a growing buffer; keeps going after a failure. */
+struct sbuf {
+  char *p;
+  size_t len, cap;
+};
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct sbuf *b, const char *fmt, ...) {
+  for (int tries = 0; tries < 2 && b->p; tries++) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if ((size_t)n < b->cap - b->len) {
+      b->len += (size_t)n;
+      return;
+    }
+    size_t cap = (b->cap + (size_t)n + 1) * 2;
+    char *np = realloc(b->p, cap);
+    if (!np) {
+      free(b->p);
+      b->p = NULL;
+      return;
+    }
+    b->p = np;
+    b->cap = cap;
+  }
+}
+
+char *metrics_render(struct app *app) {
+  int in_use = 0, size = 0, waiting = 0;
   unsigned long timeouts = 0;
   db_pool_stats(app->pool, &in_use, &size, &timeouts);
-  unsigned long total = 0;
-  for (int i = 1; i <= 5; i++) total += atomic_load(&m_requests[i]);
-  snprintf(buf, len,
-           "# HELP koppel_http_requests_total HTTP requests answered, by status class.\n"
-           "# TYPE koppel_http_requests_total counter\n"
-           "koppel_http_requests_total{class=\"2xx\"} %lu\n"
-           "koppel_http_requests_total{class=\"3xx\"} %lu\n"
-           "koppel_http_requests_total{class=\"4xx\"} %lu\n"
-           "koppel_http_requests_total{class=\"5xx\"} %lu\n"
-           "# HELP koppel_http_request_duration_seconds_sum Total time spent answering requests.\n"
-           "# TYPE koppel_http_request_duration_seconds_sum counter\n"
-           "koppel_http_request_duration_seconds_sum %.6f\n"
-           "# HELP koppel_http_request_duration_seconds_count Requests timed.\n"
-           "# TYPE koppel_http_request_duration_seconds_count counter\n"
-           "koppel_http_request_duration_seconds_count %lu\n"
-           "# HELP koppel_http_in_flight Requests being answered now.\n"
-           "# TYPE koppel_http_in_flight gauge\n"
-           "koppel_http_in_flight %ld\n"
-           "# HELP koppel_db_pool_size Database connections in the pool.\n"
-           "# TYPE koppel_db_pool_size gauge\n"
-           "koppel_db_pool_size %d\n"
-           "# HELP koppel_db_pool_in_use Database connections lent to requests now.\n"
-           "# TYPE koppel_db_pool_in_use gauge\n"
-           "koppel_db_pool_in_use %d\n"
-           "# HELP koppel_db_pool_timeouts_total Requests that found no free connection in time.\n"
-           "# TYPE koppel_db_pool_timeouts_total counter\n"
-           "koppel_db_pool_timeouts_total %lu\n",
-           atomic_load(&m_requests[2]), atomic_load(&m_requests[3]), atomic_load(&m_requests[4]),
-           atomic_load(&m_requests[5]), (double)atomic_load(&m_duration_us) / 1e6, total,
-           atomic_load(&m_in_flight), size, in_use, timeouts);
+  waiting = db_pool_waiting(app->pool);
+  struct sbuf b = {malloc(16384), 0, 16384};
+  sb_printf(&b, "# HELP koppel_http_requests_total HTTP requests answered, by route and status class.\n"
+                "# TYPE koppel_http_requests_total counter\n");
+  for (int i = 0; i < nroutes; i++)
+    for (int c = 1; c <= 5; c++) {
+      unsigned long n = atomic_load(&route_stats[i].by_class[c]);
+      if (n)
+        sb_printf(&b, "koppel_http_requests_total{method=\"%s\",route=\"%s\",status=\"%dxx\"} %lu\n",
+                  route_stats[i].method, route_stats[i].route, c, n);
+    }
+  sb_printf(&b, "# HELP koppel_http_request_duration_seconds Time to answer a request, by route.\n"
+                "# TYPE koppel_http_request_duration_seconds histogram\n");
+  for (int i = 0; i < nroutes; i++) {
+    unsigned long count = atomic_load(&route_stats[i].count);
+    if (!count) continue;
+    const char *m = route_stats[i].method, *rt = route_stats[i].route;
+    for (int k = 0; k < NBUCKETS; k++)
+      sb_printf(&b, "koppel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%g\"} %lu\n",
+                m, rt, bucket_ms[k] / 1000.0, atomic_load(&route_stats[i].bucket[k]));
+    sb_printf(&b, "koppel_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"+Inf\"} %lu\n",
+              m, rt, count);
+    sb_printf(&b, "koppel_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n", m, rt,
+              (double)atomic_load(&route_stats[i].sum_us) / 1e6);
+    sb_printf(&b, "koppel_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %lu\n", m, rt, count);
+  }
+  sb_printf(&b,
+            "# HELP koppel_http_in_flight Requests being answered now.\n"
+            "# TYPE koppel_http_in_flight gauge\n"
+            "koppel_http_in_flight %ld\n"
+            "# HELP koppel_db_pool_size Database connections in the pool.\n"
+            "# TYPE koppel_db_pool_size gauge\n"
+            "koppel_db_pool_size %d\n"
+            "# HELP koppel_db_pool_in_use Database connections lent to requests now.\n"
+            "# TYPE koppel_db_pool_in_use gauge\n"
+            "koppel_db_pool_in_use %d\n"
+            "# HELP koppel_db_pool_waiting Requests waiting for a free connection now.\n"
+            "# TYPE koppel_db_pool_waiting gauge\n"
+            "koppel_db_pool_waiting %d\n"
+            "# HELP koppel_db_pool_timeouts_total Requests that found no free connection in time.\n"
+            "# TYPE koppel_db_pool_timeouts_total counter\n"
+            "koppel_db_pool_timeouts_total %lu\n"
+            "# HELP koppel_db_errors_total Database errors answered with 500 or 503.\n"
+            "# TYPE koppel_db_errors_total counter\n"
+            "koppel_db_errors_total %lu\n",
+            atomic_load(&m_in_flight), size, in_use, waiting, timeouts, atomic_load(&m_db_errors));
+  return b.p;
 }
 
 int http_serve(struct app *app) {

@@ -34,6 +34,7 @@ struct req {
   int status;                         /* 0 until a reply is sent */
   int attempt;                        /* 0, or 1 when rerun after a serialization failure */
   bool retry;                         /* set when the transaction should run once more */
+  int stats;                          /* index of the route's metrics */
 };
 
 typedef void (*handler_fn)(struct req *r);
@@ -125,7 +126,7 @@ const char *claims_all(struct req *r);
 const char *claims_prg(struct req *r);
 bool has_role(struct req *r, unsigned mask);
 
-/* Request metrics, for /metrics. */
-void metrics_render(struct app *app, char *buf, size_t len);
+/* Prometheus text of the request and pool metrics, for /metrics. Caller frees; NULL if out of memory. */
+char *metrics_render(struct app *app);
 
 #endif

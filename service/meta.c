@@ -1,5 +1,6 @@
 #include "service/meta.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "service/migrate.h"
@@ -26,9 +27,13 @@ static void openapi(struct req *r) {
 }
 
 static void metrics(struct req *r) {
-  char buf[4096];
-  metrics_render(r->app, buf, sizeof buf);
-  reply_raw(r, 200, "text/plain; version=0.0.4", buf, strlen(buf));
+  char *text = metrics_render(r->app);
+  if (!text) {
+    reply_problem(r, 500, "out of memory");
+    return;
+  }
+  reply_raw(r, 200, "text/plain; version=0.0.4", text, strlen(text));
+  free(text);
 }
 
 static const struct route routes[] = {
