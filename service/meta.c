@@ -26,6 +26,16 @@ static void openapi(struct req *r) {
   reply_raw(r, 200, "application/yaml", f->data, f->len);
 }
 
+static void docs(struct req *r) {
+  const struct embedded_file *f = embedded_find("./docs.html");
+  if (!f) {
+    reply_problem(r, 404, "the HTML reference is not built into this binary");
+    return;
+  }
+  set_header(r, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+  reply_raw(r, 200, "text/html; charset=utf-8", f->data, f->len);
+}
+
 static void metrics(struct req *r) {
   char *text = metrics_render(r->app);
   if (!text) {
@@ -40,6 +50,7 @@ static const struct route routes[] = {
   {"GET", "/health", health, R_PUBLIC, 0},
   {"GET", "/ready", ready, R_PUBLIC, 0},
   {"GET", "/openapi.yaml", openapi, R_PUBLIC, 0},
+  {"GET", "/docs", docs, R_PUBLIC, 0},
   {"GET", "/metrics", metrics, R_PUBLIC, 0},
   {NULL, NULL, NULL, 0, 0}};
 

@@ -1,4 +1,4 @@
-/* Meta endpoints without auth: /health, /ready, /openapi.yaml, /metrics. */
+/* Meta endpoints without auth: /health, /ready, /openapi.yaml, /docs, /metrics. */
 #ifndef KOPPEL_META_H
 #define KOPPEL_META_H
 #include "service/http.h"
