@@ -9,4 +9,5 @@ void pairs_register(void);
 void meetings_register(void);
 void suggestions_register(void);
 void followups_register(void);
+void exports_register(void);
 #endif

@@ -96,6 +96,7 @@ static int cmd_serve(struct config *cfg) {
   meetings_register();
   suggestions_register();
   followups_register();
+  exports_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
