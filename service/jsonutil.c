@@ -155,6 +155,12 @@ static void check_obj(const json_t *obj, const struct field *spec, const char *p
     while (f->name && strcmp(f->name, key) != 0) f++;
     pointer_to(ptr, sizeof ptr, prefix, key);
     if (!f->name) {
+      /* what the service maintains is named as such: a client echoing a
+       * resource it read gets a 422 that says so, not "unknown field" */
+      if (!strcmp(key, "id") || !strcmp(key, "created_at") || !strcmp(key, "updated_at")) {
+        problem_add(errors, ptr, "is read-only (set by the service)");
+        continue;
+      }
       problem_add(errors, ptr, "unknown field");
       if (unknown) *unknown = true;
       continue;

@@ -55,14 +55,16 @@ def test_metrics_prometheus_text(anon):
     samples = [l for l in lines if l and not l.startswith("#")]
     assert samples, "no samples"
     for l in samples:
-        assert re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|\+Inf|-Inf)$', l), l
+        # label values are quoted strings and may hold braces (route="/v1/pairs/{id}")
+        labels = r'(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?'
+        assert re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*' + labels + r' ([-+0-9.eE]+|NaN|\+Inf|-Inf)$', l), l
     assert any(l.startswith("koppel_http_requests_total") for l in samples)
 
 
 def test_metrics_count_requests(anon):
     def twoxx():
         text = anon.get("/metrics").text
-        m = re.search(r'koppel_http_requests_total\{class="2xx"\} (\d+)', text)
+        m = re.search(r'koppel_http_requests_total\{method="GET",route="/health",status="2xx"\} (\d+)', text)
         assert m, text
         return int(m.group(1))
     before = twoxx()
