@@ -289,6 +289,10 @@ bool req_begin(struct req *r) {
 }
 
 bool req_commit(struct req *r) {
+  if (r->idem_claimed && !idem_mark_effect(r)) {
+    reply_problem(r, 503, "the database is unavailable, retry shortly");
+    return false;
+  }
   PGresult *res = PQexec(db_pg(r->db), "COMMIT");
   bool ok = db_ok(res) && strcmp(PQcmdStatus(res), "COMMIT") == 0;
   if (!ok) reply_db_error(r, res);
@@ -543,6 +547,7 @@ static void dispatch(struct req *r) {
   }
   bool claimed = false;
   if (strcmp(r->method, "POST") == 0 && !(found->flags & R_PUBLIC) && !idem_begin(r, &claimed)) return;
+  r->idem_claimed = claimed;
   found->fn(r);
   if (r->retry && !r->status) {
     if (r->db) { /* roll back the failed transaction; keep the connection */

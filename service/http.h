@@ -35,6 +35,7 @@ struct req {
   int attempt;                        /* 0, or 1 when rerun after a serialization failure */
   bool retry;                         /* set when the transaction should run once more */
   int stats;                          /* index of the route's metrics */
+  bool idem_claimed;                  /* this request holds an Idempotency-Key claim */
 };
 
 typedef void (*handler_fn)(struct req *r);

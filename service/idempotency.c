@@ -45,8 +45,15 @@ bool idem_begin(struct req *r, bool *claimed) {
     "INSERT INTO idempotency_keys (subject, key, method, path, request_hash) VALUES ($1, $2, $3, $4, $5) "
     "ON CONFLICT DO NOTHING RETURNING 1";
   static const char sql_stored[] =
-    "SELECT request_hash, completed_at IS NOT NULL, status, content_type, location, etag, body "
+    "SELECT request_hash, completed_at IS NOT NULL, status, content_type, location, etag, body, "
+    "  effect_committed, created_at < now() - $3::int * interval '1 millisecond' "
     "FROM idempotency_keys WHERE subject = $1 AND key = $2";
+  /* A claim that is older than any request can run, whose request never
+   * committed, belongs to a request that died (a crash): take it over. */
+  static const char sql_takeover[] =
+    "UPDATE idempotency_keys SET created_at = now() WHERE subject = $1 AND key = $2 "
+    "AND completed_at IS NULL AND NOT effect_committed "
+    "AND created_at < now() - $3::int * interval '1 millisecond' RETURNING 1";
   *claimed = false;
   const char *key = req_header(r, "Idempotency-Key");
   if (!key) return true;
@@ -68,12 +75,32 @@ bool idem_begin(struct req *r, bool *claimed) {
     *claimed = true;
     return true;
   }
-  if (!(res = req_exec(r, sql_stored, 2, p))) return false;
+  /* no request runs longer than a few statement timeouts plus the pool wait */
+  char lease[16];
+  snprintf(lease, sizeof lease, "%d", 4 * r->app->cfg.statement_timeout_ms + r->app->cfg.pool_wait_ms);
+  const char *sp[] = {subject, key, lease};
+  if (!(res = req_exec(r, sql_stored, 3, sp))) return false;
+  if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), hash) == 0 &&
+      strcmp(PQgetvalue(res, 0, 1), "t") != 0 && strcmp(PQgetvalue(res, 0, 7), "t") != 0 &&
+      strcmp(PQgetvalue(res, 0, 8), "t") == 0) {
+    PQclear(res);
+    if (!(res = req_exec(r, sql_takeover, 3, sp))) return false;
+    bool taken = PQntuples(res) == 1;
+    PQclear(res);
+    if (taken) {
+      *claimed = true;
+      return true;
+    }
+    if (!(res = req_exec(r, sql_stored, 3, sp))) return false;
+  }
   if (PQntuples(res) == 0) {
     /* expired and removed between our statements: treat as in progress */
     reply_problem(r, 409, "a request with this Idempotency-Key is being processed; retry shortly");
   } else if (strcmp(PQgetvalue(res, 0, 0), hash) != 0) {
     reply_problem(r, 422, "this Idempotency-Key was used with a different request (method, path or body)");
+  } else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0 && strcmp(PQgetvalue(res, 0, 7), "t") == 0) {
+    reply_problem(r, 409, "the first request with this Idempotency-Key took effect, but its response "
+                          "was lost (the server stopped); read the resource instead of retrying");
   } else if (strcmp(PQgetvalue(res, 0, 1), "t") != 0) {
     set_header(r, "Retry-After", "1");
     reply_problem(r, 409, "the first request with this Idempotency-Key is still being processed");
@@ -89,8 +116,21 @@ bool idem_begin(struct req *r, bool *claimed) {
   return false;
 }
 
+bool idem_mark_effect(struct req *r) {
+  static const char sql[] =
+    "UPDATE idempotency_keys SET effect_committed = true WHERE subject = $1 AND key = $2";
+  char subject[80];
+  subject_of(r, subject, sizeof subject);
+  const char *p[] = {subject, req_header(r, "Idempotency-Key")};
+  PGresult *res = db_exec(r->db, sql, 2, p);
+  bool ok = db_ok(res);
+  PQclear(res);
+  return ok;
+}
+
 void idem_finish(struct req *r) {
-  static const char sql_forget[] = "DELETE FROM idempotency_keys WHERE subject = $1 AND key = $2";
+  static const char sql_forget[] =
+    "DELETE FROM idempotency_keys WHERE subject = $1 AND key = $2 AND NOT effect_committed";
   static const char sql_store[] =
     "UPDATE idempotency_keys SET status = $3, content_type = $4, location = $5, etag = $6, body = $7, "
     "completed_at = now() WHERE subject = $1 AND key = $2";
@@ -103,7 +143,8 @@ void idem_finish(struct req *r) {
   snprintf(status, sizeof status, "%d", r->status);
   PGresult *res;
   if (r->status >= 500 || r->status == 0) {
-    /* nothing happened, or we cannot tell the client what did: let a retry run */
+    /* nothing took effect: let a retry run (a request that did take effect
+     * keeps its claim, and a retry learns that its response was lost) */
     const char *p[] = {subject, key};
     res = db_exec(r->db, sql_forget, 2, p);
   } else {

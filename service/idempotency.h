@@ -11,6 +11,9 @@
  * *claimed is set, call idem_finish after it. Returns false when a reply
  * (replay or problem) was sent instead. */
 bool idem_begin(struct req *r, bool *claimed);
+/* Inside the handler's transaction, just before COMMIT: records that the
+ * request took effect, atomically with the effect. false on a database error. */
+bool idem_mark_effect(struct req *r);
 /* After the handler: stores the response (or forgets the key after a 5xx). */
 void idem_finish(struct req *r);
 

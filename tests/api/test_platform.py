@@ -220,3 +220,53 @@ def test_docs_is_a_readable_reference_of_every_operation(anon, spec):
         for method in ("get", "post", "put", "patch", "delete"):
             if method in item:
                 assert f"id='{item[method]['operationId']}'" in html, (method, path)
+
+
+def test_a_claim_left_by_a_crashed_request_is_taken_over(coord, tokens, psql):
+    # A claimed key whose request never committed and is older than any
+    # request can run: the request died (kill -9); a retry runs it.
+    sub = str(uuid.uuid4())
+    c = coord.with_token(tokens("coordinator", sub=sub, prg="*"))
+    key = str(uuid.uuid4())
+    body = {"name": unique("idem-crash")}
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(("POST /v1/programmes\n" + canon).encode()).hexdigest()
+    psql("INSERT INTO idempotency_keys (subject, key, method, path, request_hash, created_at) "
+         "VALUES (%s, %s, 'POST', '/v1/programmes', %s, now() - interval '1 hour')", f"coordinator:{sub}", key, digest)
+    r = c.post("/v1/programmes", body, headers={"Idempotency-Key": key})
+    expect(r, 201)
+    assert _programme_count(psql, body["name"]) == 1
+    again = c.post("/v1/programmes", body, headers={"Idempotency-Key": key})
+    expect(again, 201)
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert _programme_count(psql, body["name"]) == 1
+
+
+def test_a_request_that_took_effect_but_lost_its_response_is_never_run_twice(coord, tokens, psql):
+    sub = str(uuid.uuid4())
+    c = coord.with_token(tokens("coordinator", sub=sub, prg="*"))
+    key = str(uuid.uuid4())
+    body = {"name": unique("idem-lost")}
+    canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    digest = hashlib.sha256(("POST /v1/programmes\n" + canon).encode()).hexdigest()
+    psql("INSERT INTO idempotency_keys (subject, key, method, path, request_hash, created_at, effect_committed) "
+         "VALUES (%s, %s, 'POST', '/v1/programmes', %s, now() - interval '1 hour', true)", f"coordinator:{sub}", key, digest)
+    r = c.post("/v1/programmes", body, headers={"Idempotency-Key": key})
+    expect(r, 409)
+    assert "lost" in r.json()["detail"]
+    assert _programme_count(psql, body["name"]) == 0
+
+
+def test_the_claim_is_marked_in_the_same_transaction_as_the_effect(coord, tokens, psql):
+    sub = str(uuid.uuid4())
+    c = coord.with_token(tokens("coordinator", sub=sub, prg="*"))
+    key = str(uuid.uuid4())
+    expect(c.post("/v1/programmes", {"name": unique("idem")}, headers={"Idempotency-Key": key}), 201)
+    rows = psql("SELECT effect_committed, completed_at IS NOT NULL FROM idempotency_keys WHERE subject = %s AND key = %s",
+                f"coordinator:{sub}", key)
+    assert rows == [("t", "t")]
+    # a refused request took no effect
+    key2 = str(uuid.uuid4())
+    expect(c.post("/v1/programmes", {"name": ""}, headers={"Idempotency-Key": key2}), 422)
+    rows = psql("SELECT effect_committed FROM idempotency_keys WHERE subject = %s AND key = %s", f"coordinator:{sub}", key2)
+    assert rows == [("f",)]
