@@ -10,4 +10,5 @@ void meetings_register(void);
 void suggestions_register(void);
 void followups_register(void);
 void exports_register(void);
+void outcomes_register(void);
 #endif

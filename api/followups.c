@@ -1,8 +1,10 @@
 /* The follow-up worklist: GET /v1/followups.
  * A coordinator sees what is due in the pairs and among the waiting mentees
  * of their programmes; a coach in the pairs they coach and among the waiting
- * mentees of their programmes. Computed on each request by followups() in
- * sql/0004_suggestions_followups.sql; nothing is stored. Keyset pages on the
+ * mentees of their programmes, and the mentees whose outcome measurement is
+ * due. Computed on each request by followups() in
+ * sql/0004_suggestions_followups.sql (with outcome_due since
+ * sql/0006_outcomes_stats.sql); nothing is stored. Keyset pages on the
  * list's own order (due_since, kind, object), encoded by SQL in one bigint. */
 #include <stdio.h>
 
@@ -10,7 +12,7 @@
 #include "service/http.h"
 
 static const char *const KINDS[] = {"decision_pending", "first_month_call", "no_recent_meeting",
-                                    "waiting_too_long", NULL};
+                                    "waiting_too_long", "outcome_due", NULL};
 
 static void list(struct req *r) {
   static const char *const allowed[] = {"limit", "cursor", "kind", "programme_id", "updated_since", NULL};

@@ -97,6 +97,7 @@ static int cmd_serve(struct config *cfg) {
   suggestions_register();
   followups_register();
   exports_register();
+  outcomes_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
