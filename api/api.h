@@ -11,4 +11,5 @@ void suggestions_register(void);
 void followups_register(void);
 void exports_register(void);
 void outcomes_register(void);
+void stats_register(void);
 #endif

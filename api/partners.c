@@ -186,6 +186,27 @@ out:
   PQclear(res);
 }
 
+/* What an employer partner asks for (partner_report in sql/0006_outcomes_stats.sql):
+ * the mentors it supplied, their pairs by status, mentor satisfaction from post
+ * surveys, the outcomes of the mentees they mentored and the mentees it hired.
+ * Coordinators get the figures of the programmes in their claim; the
+ * partner's own integration client gets all of them, with the satisfaction
+ * means and mentee outcome counts of small groups suppressed (they are about
+ * people other than its employees). Any other integration client gets 404. */
+static void report(struct req *r) {
+  static const char *const allowed[] = {NULL};
+  static const char sql[] =
+    "SELECT partner_report(p.id, $2 = 'integration', $2 = 'integration' OR $4::boolean, $5::uuid[])::text "
+    "FROM partners p WHERE p.id = $1 AND partner_visible(p.id, $2, $3)";
+  if (!req_check_query(r, allowed) || !id_ok(r)) return;
+  const char *p[] = {r->param[0], SCOPE_PARAMS(r), claims_all(r), claims_prg(r)};
+  PGresult *res = req_exec(r, sql, 5, p);
+  if (!res) return;
+  if (PQntuples(res) == 0) reply_problem(r, 404, "no partner %s is visible to you", r->param[0]);
+  else reply_json_text(r, 200, PQgetvalue(res, 0, 0), true);
+  PQclear(res);
+}
+
 #define READERS (STAFF | ROLE_BIT(ROLE_RESEARCHER) | ROLE_BIT(ROLE_INTEGRATION))
 #define COORD ROLE_BIT(ROLE_COORDINATOR)
 
@@ -195,6 +216,7 @@ static const struct route routes[] = {
   {"GET", "/v1/partners/{id}", get_one, 0, READERS},
   {"PATCH", "/v1/partners/{id}", patch, R_BODY | R_MERGE_PATCH, COORD},
   {"DELETE", "/v1/partners/{id}", delete, 0, COORD},
+  {"GET", "/v1/partners/{id}/report", report, 0, COORD | ROLE_BIT(ROLE_INTEGRATION)},
   {NULL, NULL, NULL, 0, 0}};
 
 void partners_register(void) { routes_add(routes); }

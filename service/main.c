@@ -98,6 +98,7 @@ static int cmd_serve(struct config *cfg) {
   followups_register();
   exports_register();
   outcomes_register();
+  stats_register();
   int rc = http_serve(&app);
   db_pool_free(app.pool);
   return rc;
