@@ -104,6 +104,10 @@ int config_load(struct config *cfg, const char *(*get)(const char *), char *err,
     cfg->cursor_secret = strdup(buf);
   }
 
+  v = get("KOPPEL_DB_PREPARED");
+  if (!v || !*v || strcmp(v, "on") == 0) cfg->db_prepared = true;
+  else if (strcmp(v, "off") == 0) cfg->db_prepared = false;
+  else return fail(err, errlen, "%s must be on or off, got '%s'", "KOPPEL_DB_PREPARED", v);
   v = get("KOPPEL_CORS_ORIGINS");
   if (v && *v) {
     for (const char *o = v; *o;) {

@@ -23,6 +23,7 @@ struct config {
   int pool_wait_ms;         /* KOPPEL_POOL_WAIT_MS, default 2000: then 503 */
   int statement_timeout_ms; /* KOPPEL_STATEMENT_TIMEOUT_MS, default 5000 */
   int threads;              /* KOPPEL_THREADS, HTTP worker threads, default = pool size */
+  bool db_prepared;         /* KOPPEL_DB_PREPARED on (default) | off: off for pgbouncer in transaction mode */
   char *cors_origins;       /* KOPPEL_CORS_ORIGINS: comma-separated origins, "*" or NULL (no CORS) */
   bool dev_secret;          /* true when the built-in development secret is in use */
 };

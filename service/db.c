@@ -12,6 +12,7 @@
 
 struct db_conn {
   PGconn *pg;
+  bool prepared_ok;              /* false behind a transaction-mode pooler */
   struct db_conn *next;          /* free list */
   const char *prepared[MAX_PREPARED]; /* open-addressed set of prepared SQL addresses */
   int nprepared;
@@ -29,19 +30,21 @@ struct db_pool {
   unsigned long timeouts;
 };
 
-static PGconn *connect_pg(const char *conninfo, int statement_timeout_ms) {
+static PGconn *connect_pg(const char *conninfo, int statement_timeout_ms, bool options) {
   char opts[256];
   /* Timeouts ride in the startup packet so they hold after every reconnect. */
   snprintf(opts, sizeof opts,
            "-c statement_timeout=%d -c idle_in_transaction_session_timeout=%d -c TimeZone=UTC "
            "-c DateStyle=ISO",
            statement_timeout_ms, statement_timeout_ms * 4);
-  const char *keys[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
-  const char *vals[] = {conninfo, opts, "koppel", "3", NULL};
+  const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
+  const char *vals[] = {conninfo, "koppel", "3", opts, NULL};
+  if (!options) keys[3] = NULL; /* poolers refuse startup options they do not know */
   return PQconnectdbParams(keys, vals, 1);
 }
 
-struct db_pool *db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms) {
+struct db_pool *db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms,
+                            bool prepared) {
   struct db_pool *p = calloc(1, sizeof *p);
   if (!p) return NULL;
   p->conninfo = strdup(conninfo);
@@ -55,7 +58,8 @@ struct db_pool *db_pool_new(const char *conninfo, int size, int wait_ms, int sta
     return NULL;
   }
   for (int i = 0; i < size; i++) {
-    p->all[i].pg = connect_pg(conninfo, statement_timeout_ms);
+    p->all[i].pg = connect_pg(conninfo, statement_timeout_ms, prepared);
+    p->all[i].prepared_ok = prepared;
     p->all[i].next = p->free;
     p->free = &p->all[i];
   }
@@ -185,6 +189,7 @@ static PGresult *exec_prepared(struct db_conn *c, const char *sql, int n, const 
   char name[32];
   snprintf(name, sizeof name, "k%lx", (unsigned long)(uintptr_t)sql);
   bool full = false;
+  if (!c->prepared_ok) return db_exec_once(c, sql, n, params);
   if (!lookup_prepared(c, sql, &full)) {
     if (full || c->nprepared >= MAX_PREPARED / 2) return db_exec_once(c, sql, n, params);
     PGresult *pr = PQprepare(c->pg, name, sql, 0, NULL);

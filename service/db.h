@@ -10,8 +10,12 @@ struct db_pool;
 struct db_conn;
 
 /* Opens size connections (those that fail are retried on acquire).
- * Returns NULL only on allocation failure. */
-struct db_pool *db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms);
+ * With prepared = false (a pooler in transaction mode such as pgbouncer sits
+ * in between) no statement is prepared and no startup options are sent: set
+ * statement_timeout on the database role instead. Returns NULL only on
+ * allocation failure. */
+struct db_pool *db_pool_new(const char *conninfo, int size, int wait_ms, int statement_timeout_ms,
+                            bool prepared);
 void db_pool_free(struct db_pool *pool);
 
 /* A healthy connection, or NULL when none is free within wait_ms or the

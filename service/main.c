@@ -82,7 +82,8 @@ static int cmd_serve(struct config *cfg) {
   struct app app = {.cfg = *cfg};
   if (cfg->dev_secret)
     log_info("KOPPEL_JWT_SECRET is not set: using the built-in development secret (never in production)");
-  app.pool = db_pool_new(cfg->database_url, cfg->pool_size, cfg->pool_wait_ms, cfg->statement_timeout_ms);
+  app.pool = db_pool_new(cfg->database_url, cfg->pool_size, cfg->pool_wait_ms, cfg->statement_timeout_ms,
+                         cfg->db_prepared);
   if (!app.pool) {
     log_error("", "out of memory creating the connection pool");
     return 1;

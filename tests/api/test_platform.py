@@ -270,3 +270,32 @@ def test_the_claim_is_marked_in_the_same_transaction_as_the_effect(coord, tokens
     expect(c.post("/v1/programmes", {"name": ""}, headers={"Idempotency-Key": key2}), 422)
     rows = psql("SELECT effect_committed FROM idempotency_keys WHERE subject = %s AND key = %s", f"coordinator:{sub}", key2)
     assert rows == [("f",)]
+
+
+# --------------------------------------------------------------------------- behind a transaction-mode pooler
+
+def test_without_prepared_statements_the_api_works_the_same(servers, spec, tokens, psql):
+    """KOPPEL_DB_PREPARED=off: what runs behind pgbouncer in transaction mode."""
+    from conftest import Client
+    s = servers.start("unprepared", KOPPEL_DB_PREPARED="off")
+    try:
+        c = Client(s.base, spec, tokens("coordinator", prg="*"))
+        name = unique("unprepared")
+        created = expect(c.post("/v1/programmes", {"name": name}), 201)
+        assert created["created_at"].endswith("+00:00")
+        got = c.get("/v1/programmes/" + created["id"])
+        expect(got, 200)
+        patched = expect(c.patch("/v1/programmes/" + created["id"], {"status": "running"},
+                                 headers={"If-Match": got.headers["ETag"]}), 200)
+        assert patched["status"] == "running"
+        assert any(p["id"] == created["id"] for p in c.walk("/v1/programmes"))
+    finally:
+        s.stop_clean()
+
+
+def test_bad_db_prepared_value_stops_the_process(servers):
+    import subprocess
+    env = dict(servers.base_env, KOPPEL_DB_PREPARED="maybe")
+    p = subprocess.run([servers.binary, "serve"], env=env, capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    assert "KOPPEL_DB_PREPARED" in p.stderr
