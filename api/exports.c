@@ -60,7 +60,7 @@ struct dataset {
   const char *description;
   const struct column *columns;
   int ncolumns;
-  const char *sql;                /* NULL: not available yet (404) */
+  const char *sql;
   const char *const *excluded;    /* source fields deliberately left out */
 };
 
@@ -190,7 +190,66 @@ static const char SQL_MEETINGS[] =
 
 static const char *const MEETING_EXCLUDED[] = {"summary", "next_steps", NULL};
 
-static const char *const NONE_EXCLUDED[] = {NULL};
+static const struct column RESPONSE_COLUMNS[] = {
+  {"response_id", T_PSEUDONYM, false, "The response (one person's answers to one survey)."},
+  {"survey_id", T_PSEUDONYM, false, "The survey."},
+  {"programme_id", T_PSEUDONYM, false, "The survey's programme."},
+  {"participant_id", T_PSEUDONYM, false, "The respondent (joins participant_id of the participants dataset)."},
+  {"respondent_kind", T_STRING, false, "mentor or mentee."},
+  {"survey_phase", T_STRING, false, "intake, pre, interim, post or follow_up."},
+  {"survey_opens_month", T_MONTH, false, "Month the survey opened (tells two surveys of a phase apart)."},
+  {"question_key", T_STRING, false, "The question's key in the survey."},
+  {"question_type", T_STRING, false,
+   "likert5, scale10, single_choice, multi_choice, yes_sometimes_no, number or date (text answers are never "
+   "exported)."},
+  {"option", T_STRING, true,
+   "The answer as an option key: 1 to 5 or not_used (likert5), 1 to 10 (scale10), yes, sometimes or no, the "
+   "chosen option (single_choice; multi_choice has one row per chosen option)."},
+  {"value", T_NUMBER, true, "The numeric answer (likert5, scale10, number); missing for not_used."},
+  {"answer_month", T_MONTH, true, "The answer to a date question, as its month."},
+  {"submitted_month", T_MONTH, false, "Month the response was submitted."},
+  {"updated_month", T_MONTH, false, "Month the response was last replaced."}};
+
+/* One row per answered question (per chosen option for multi_choice), from
+ * the flattening results count from (survey_answer_rows, sql/0005); text
+ * answers are left out entirely. */
+static const char SQL_RESPONSES[] =
+  "SELECT r.id::text, r.survey_id::text, s.programme_id::text, r.respondent_id::text, p.kind, s.phase, "
+  "  " MONTH("s.opens_on") ", a.question_key, a.question_type, a.option, a.value::text, a.month, "
+  "  " MONTH("r.created_at") ", " MONTH("r.updated_at") " "
+  "FROM survey_responses r JOIN surveys s ON s.id = r.survey_id "
+  "JOIN participants p ON p.id = r.respondent_id AND p.consent_research "
+  "CROSS JOIN LATERAL (SELECT v.question_key, v.question_type, v.option, v.value, "
+  "    CASE WHEN v.question_type = 'date' AND r.answers->>v.question_key ~ '^[0-9]{4}-[0-9]{2}' "
+  "      THEN left(r.answers->>v.question_key, 7) END AS month "
+  "  FROM survey_answer_rows v WHERE v.response_id = r.id AND v.question_type <> 'text' "
+  "  ORDER BY v.question_position, v.option) a "
+  "WHERE " SCOPE("s.programme_id") SINCE("r.updated_at")
+  "ORDER BY r.seq";
+
+static const char *const RESPONSE_EXCLUDED[] = {"answers of text questions", "survey title",
+                                                "question texts (read them from /v1/surveys)", NULL};
+
+static const struct column OUTCOME_COLUMNS[] = {
+  {"outcome_id", T_PSEUDONYM, false, "The measurement."},
+  {"participant_id", T_PSEUDONYM, false, "The participant measured (joins participant_id of the participants dataset)."},
+  {"programme_id", T_PSEUDONYM, false, "The participant's programme."},
+  {"measured_month", T_MONTH, false, "Month of the measurement."},
+  {"months_after_end", T_INTEGER, false, "Whole months from the end of the participant's last pair to the measurement."},
+  {"status", T_STRING, false, "job_at_level, job_below_level, training, internship, seeking or other."},
+  {"employer_partner_id", T_PSEUDONYM, true, "The partner organisation that hired them, if one did."},
+  {"recorded_month", T_MONTH, false, "Month the measurement was recorded."},
+  {"updated_month", T_MONTH, false, "Month of the last correction."}};
+
+static const char SQL_OUTCOMES[] =
+  "SELECT o.id::text, o.participant_id::text, p.programme_id::text, " MONTH("o.measured_on") ", "
+  "  o.months_after_end::text, o.status, o.employer_partner_id::text, " MONTH("o.created_at") ", "
+  "  " MONTH("o.updated_at") " "
+  "FROM outcomes o JOIN participants p ON p.id = o.participant_id AND p.consent_research "
+  "WHERE " SCOPE("p.programme_id") SINCE("o.updated_at")
+  "ORDER BY o.seq";
+
+static const char *const OUTCOME_EXCLUDED[] = {NULL};
 
 #define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -201,20 +260,20 @@ static const struct dataset DATASETS[] = {
    NCOLS(PAIR_COLUMNS), SQL_PAIRS, PAIR_EXCLUDED},
   {"meetings", "One row per meeting of a pair whose mentor and mentee both consented to research.",
    MEETING_COLUMNS, NCOLS(MEETING_COLUMNS), SQL_MEETINGS, MEETING_EXCLUDED},
-  {"responses", "Survey responses (not available yet).", NULL, 0, NULL, NONE_EXCLUDED},
-  {"outcomes", "Employment outcomes (not available yet).", NULL, 0, NULL, NONE_EXCLUDED},
+  {"responses",
+   "One row per answered question (per chosen option of a multiple-choice question) of a survey response by a "
+   "participant who consented to research.",
+   RESPONSE_COLUMNS, NCOLS(RESPONSE_COLUMNS), SQL_RESPONSES, RESPONSE_EXCLUDED},
+  {"outcomes", "One row per employment outcome measurement of a participant who consented to research.",
+   OUTCOME_COLUMNS, NCOLS(OUTCOME_COLUMNS), SQL_OUTCOMES, OUTCOME_EXCLUDED},
   {NULL, NULL, NULL, 0, NULL, NULL}};
 
 #define MAX_COLUMNS 32
 
 /* The dataset named name; sends 404 and returns NULL when there is none. */
 static const struct dataset *find_dataset(struct req *r, const char *name) {
-  for (const struct dataset *d = DATASETS; d->name; d++) {
-    if (strcmp(d->name, name) != 0) continue;
-    if (d->sql) return d;
-    reply_problem(r, 404, "the %s export is not available yet", d->name);
-    return NULL;
-  }
+  for (const struct dataset *d = DATASETS; d->name; d++)
+    if (strcmp(d->name, name) == 0) return d;
   reply_problem(r, 404, "there is no export named '%.100s' (participants, pairs, meetings, responses, outcomes)",
                 name);
   return NULL;
@@ -571,8 +630,11 @@ static void export_rows(struct req *r) {
   struct stream *s = NULL;
   if (!req_begin(r)) goto out;
   /* The transaction idles while the client reads a batch: allow longer than
-   * the server's 60 s connection timeout, which ends a stalled client first. */
-  res = PQexec(db_pg(r->db), "SET TRANSACTION READ ONLY; SET LOCAL idle_in_transaction_session_timeout = '120s'");
+   * the server's 60 s connection timeout, which ends a stalled client first.
+   * A cursor over a large table looks expensive to the planner; JIT
+   * compiling it would only delay the first row. */
+  res = PQexec(db_pg(r->db), "SET TRANSACTION READ ONLY; SET LOCAL idle_in_transaction_session_timeout = '120s'; "
+                             "SET LOCAL jit = off");
   if (!db_ok(res)) {
     reply_db_error(r, res);
     goto out;
