@@ -1,0 +1,210 @@
+"""Nothing lost (issue 8, item 3).
+
+A write load (pair proposals, meetings, programme creations, each with an
+Idempotency-Key) from threads; the server is killed with SIGKILL in the
+middle and started again on the same database. Then:
+  - every write that got a 2xx is in the database exactly once;
+  - a write that got an error answer left no trace at all;
+  - no pair exists without its 'proposed' decision, nothing without its
+    audit_log create row, and no object has two create rows;
+  - the requests cut by the kill, retried with the same Idempotency-Key on
+    the new server, never run twice: each replays its stored answer, runs now
+    (if it never took effect), or is refused with 409 (still claimed, or took
+    effect with its answer lost) — and a 409 with Retry-After resolves once the
+    dead request's claim has expired.
+The database is a fresh one in the suite's cluster, so its counts are this
+test's alone."""
+import datetime
+import json
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import expect, make_psql, unique
+from faultkit import SLOW, FreshDatabase, Load, client_for, scaled
+
+STATEMENT_TIMEOUT_MS = 2000
+POOL_WAIT_MS = 1000
+# service/idempotency.c: a claim older than this, whose request never
+# committed, belongs to a dead request and may be taken over
+LEASE_S = (4 * STATEMENT_TIMEOUT_MS + POOL_WAIT_MS) / 1000
+THREADS = scaled(4, minimum=2)
+LOAD_S = scaled(1.5, minimum=0.8) * SLOW
+MENTEES = scaled(300, minimum=60)
+
+
+@pytest.fixture
+def fresh(psql, servers):
+    db = FreshDatabase(psql, servers.binary, "crash")
+    yield db
+    db.drop()
+
+
+def _kill9(srv):
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait(timeout=30)
+    srv.log.close()
+    srv.proc = None
+
+
+def test_kill9_mid_write_load_loses_nothing_and_duplicates_nothing(fresh, servers, spec, tokens):
+    env = dict(KOPPEL_DATABASE_URL=fresh.url, KOPPEL_STATEMENT_TIMEOUT_MS=STATEMENT_TIMEOUT_MS,
+               KOPPEL_POOL_WAIT_MS=POOL_WAIT_MS, KOPPEL_POOL_SIZE=6, KOPPEL_THREADS=6)
+    db = make_psql(fresh.url)
+    srv = servers.start("crash-before", **env)
+    srv2 = None
+    try:
+        sub = str(uuid.uuid4())
+        tok = tokens("coordinator", sub=sub, prg="*")
+        coord = client_for(srv, spec, tok)
+        programme = expect(coord.post("/v1/programmes", {"name": unique("crash"),
+                                                          "rules": {"max_mentees_per_mentor": 100}}), 201)["id"]
+        mentors = [expect(coord.post("/v1/participants", {
+            "programme_id": programme, "kind": "mentor", "given_name": "Mentor", "family_name": unique("m"),
+            "status": "waiting", "capacity": 100}), 201)["id"] for _ in range(4)]
+        # the mentees are fixtures, not writes under test: one statement
+        mentees = [r[0] for r in db(
+            "INSERT INTO participants (programme_id, kind, given_name, family_name, status) "
+            "SELECT %s, 'mentee', 'Mentee', 'crash-' || g, 'waiting' FROM generate_series(1, " + str(MENTEES) + ") g "
+            "RETURNING id::text", programme)]
+        seed_pair = expect(coord.post("/v1/pairs", {"mentor_id": mentors[0], "mentee_id": mentees.pop()}), 201)["id"]
+        pairs = [seed_pair]
+        today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        auth = {"Authorization": f"Bearer {tok}"}
+
+        def step(session, n, i):
+            kind = ("pair", "meeting", "programme")[(n + i) % 3]
+            if kind == "pair" and not mentees:
+                kind = "programme"
+            key = str(uuid.uuid4())
+            marker = unique("crash")
+            if kind == "pair":
+                mentee = mentees.pop()
+                path, body = "/v1/pairs", {"mentor_id": mentors[i % len(mentors)], "mentee_id": mentee,
+                                           "goals": [marker]}
+            elif kind == "meeting":
+                path = f"/v1/pairs/{pairs[i % len(pairs)]}/meetings"
+                body = {"held_on": today, "duration_minutes": 30, "mode": "video", "summary": marker}
+            else:
+                path, body = "/v1/programmes", {"name": marker}
+            hdrs = dict(auth, **{"Idempotency-Key": key})
+            return kind, "POST", srv.base + path, {"headers": hdrs, "json": body}, (path, body, key, marker)
+
+        load = Load(threads=THREADS, step=step, timeout=60).start()
+        time.sleep(LOAD_S)
+        # pairs proposed so far take meetings too
+        for a in load.snapshot():
+            if a.kind == "pair" and a.status == 201:
+                pairs.append(json.loads(a.body)["id"])
+        time.sleep(LOAD_S / 2)
+        load.stop_event.set()  # no new request starts; those under way are cut by the kill
+        t_kill = time.monotonic()
+        _kill9(srv)
+        answers = load.stop()
+        lat = {}
+        for a in answers:
+            if a.status is not None:
+                lat.setdefault(a.kind, []).append(a.seconds)
+        print("\nlatency:", {k: f"{sum(v) / len(v) * 1000:.0f}ms x{len(v)}" for k, v in lat.items()})
+
+        ok = [a for a in answers if a.status is not None and 200 <= a.status < 300]
+        refused = [a for a in answers if a.status is not None and a.status >= 300]
+        cut = [a for a in answers if a.error is not None]
+        assert len(ok) >= 10, f"too little load before the kill: {len(ok)} successes"
+        unexpected = [a for a in refused if a.status not in (409, 422, 503)]
+        assert not unexpected, f"unexpected answers under load: {[(a, a.body[:200]) for a in unexpected[:5]]}"
+
+        srv2 = servers.start("crash-after", **env)
+
+        # ---- retries of the cut requests, same key, same body (in parallel: the waits overlap)
+        def retry(a):
+            path, body, key, marker = a.extra
+            deadline = time.monotonic() + LEASE_S + 10 * SLOW
+            while True:
+                r = requests.post(srv2.base + path, json=body, timeout=60,
+                                  headers=dict(auth, **{"Idempotency-Key": key}))
+                if r.status_code == 409 and r.headers.get("Retry-After") and time.monotonic() < deadline:
+                    time.sleep(max(0.2, min(float(r.headers["Retry-After"]), 1.0)))
+                    continue
+                a.extra = (path, body, key, marker, r)
+                return
+
+        retriers = [threading.Thread(target=retry, args=(a,)) for a in cut]
+        for t in retriers:
+            t.start()
+        for t in retriers:
+            t.join(LEASE_S + 60 * SLOW)
+        outcomes = {}
+        for a in cut:
+            assert len(a.extra) == 5, f"{a}: the retry never finished"
+            r = a.extra[4]
+            spec.check(r, "POST", None)
+            replayed = r.headers.get("Idempotent-Replayed") == "true"
+            label = f"{r.status_code}{' replayed' if replayed else ''}"
+            if r.status_code == 409:
+                label += " retry-after" if r.headers.get("Retry-After") else " effect-without-answer"
+            outcomes.setdefault(label, []).append(a)
+            # a 409 with Retry-After must have resolved once the dead claim expired
+            assert not (r.status_code == 409 and r.headers.get("Retry-After")), (
+                f"{a}: still 'being processed' {LEASE_S + 10 * SLOW:.0f}s after the crash: {r.text[:300]}")
+            assert r.status_code in (200, 201, 409, 422), f"{a}: retry after the crash answered {r.status_code}: {r.text[:300]}"
+            if r.status_code == 422:  # the pair's mentee or the meeting's pair was taken meanwhile: a real refusal
+                assert "Idempotency-Key" not in r.json()["detail"], r.text
+
+        # ---- every object the clients were told about exists exactly once; refused ones left nothing
+        def count(kind, marker):
+            if kind == "pair":
+                return int(db("SELECT count(*) FROM pairs WHERE %s = ANY(goals)", marker)[0][0])
+            if kind == "meeting":
+                return int(db("SELECT count(*) FROM meetings WHERE summary = %s", marker)[0][0])
+            return int(db("SELECT count(*) FROM programmes WHERE name = %s", marker)[0][0])
+
+        for a in ok:
+            assert count(a.kind, a.extra[3]) == 1, f"{a}: a 2xx write is not stored exactly once"
+            assert json.loads(a.body)["id"]
+        for a in refused:
+            assert count(a.kind, a.extra[3]) == 0, f"{a}: a refused write left a trace: {a.body[:300]}"
+        for a in cut:
+            r = a.extra[4]
+            n = count(a.kind, a.extra[3])
+            if r.status_code in (200, 201):
+                assert n == 1, f"{a}: after the retry ({r.status_code}) the write is stored {n} times"
+                assert json.loads(r.content)["id"]
+            elif r.status_code == 409:   # took effect before the crash; the answer was lost
+                assert n == 1, f"{a}: 409 'took effect' but the write is stored {n} times: {r.text[:200]}"
+            else:
+                assert n == 0, f"{a}: refused on retry ({r.status_code}) but stored {n} times"
+
+        # ---- no partial trace anywhere in this database
+        orphans = db("SELECT count(*) FROM pairs p WHERE (SELECT count(*) FROM pair_events e "
+                     "WHERE e.pair_id = p.id AND e.action = 'proposed') <> 1")[0][0]
+        assert orphans == "0", f"{orphans} pairs without exactly one 'proposed' decision"
+        unmatched = db("SELECT count(*) FROM pairs p JOIN participants m ON m.id = p.mentee_id "
+                       "WHERE p.status = 'proposed' AND m.status <> 'matched'")[0][0]
+        assert unmatched == "0", f"{unmatched} proposed pairs whose mentee did not move to matched"
+        for table in ("programmes", "participants", "pairs", "meetings"):
+            bad = db(f"SELECT count(*) FROM {table} t WHERE (SELECT count(*) FROM audit_log a WHERE a.entity = "
+                     f"'{table}' AND a.entity_id = t.id::text AND a.action = 'create') <> 1")[0][0]
+            assert bad == "0", f"{bad} {table} rows without exactly one audit_log create row"
+            ghosts = db(f"SELECT count(*) FROM audit_log a WHERE a.entity = '{table}' AND a.action = 'create' "
+                        f"AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id::text = a.entity_id)")[0][0]
+            assert ghosts == "0", f"{ghosts} audit_log create rows for {table} that do not exist"
+
+        # ---- every key is settled: answered, or (lost answer) marked as taken effect
+        keys = db("SELECT count(*) FILTER (WHERE completed_at IS NOT NULL), "
+                  "count(*) FILTER (WHERE completed_at IS NULL AND effect_committed), "
+                  "count(*) FILTER (WHERE completed_at IS NULL AND NOT effect_committed) FROM idempotency_keys")[0]
+        print(f"\nkill -9 after {t_kill - answers[0].t0:.1f}s of load: {len(ok)} writes answered 2xx, "
+              f"{len(refused)} refused, {len(cut)} cut by the kill; retries: "
+              + ", ".join(f"{k}: {len(v)}" for k, v in sorted(outcomes.items()))
+              + f"; keys completed {keys[0]}, effect without answer {keys[1]}, claimed without effect {keys[2]}")
+    finally:
+        db.close()
+        if srv.proc is not None:
+            srv.stop()
+        if srv2 is not None:
+            srv2.stop_clean()
