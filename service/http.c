@@ -46,6 +46,7 @@ static struct route_stats route_stats[MAX_ROUTES] = {
 static int nroutes = RS_FIRST;
 static atomic_long m_in_flight;
 static atomic_ulong m_db_errors;
+static atomic_bool m_draining; /* set on SIGTERM: answer what was sent, then close */
 
 void routes_add(const struct route *routes) {
   if (ntables >= MAX_ROUTE_TABLES) return;
@@ -592,6 +593,7 @@ static int entry(const struct _u_request *u, struct _u_response *resp, void *use
   }
   if (r.app->cfg.cors_origins) set_header(&r, "Vary", "Origin");
   set_header(&r, "X-Request-Id", r.request_id);
+  if (atomic_load(&m_draining)) set_header(&r, "Connection", "close");
   set_header(&r, "Cache-Control", "no-store");
   set_header(&r, "X-Content-Type-Options", "nosniff");
   if (r.db) db_release(r.app->pool, r.db);
@@ -738,8 +740,20 @@ int http_serve(struct app *app) {
   while (sigwait(&set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM)) {
   }
   log_info("signal %d: no new connections; finishing requests in flight", sig);
+  /* Drain: no new connections; every open connection gets the answer to the
+   * request it sent, with Connection: close, and no more. Stop once nothing
+   * runs and the connections are gone (or only idle ones stay for a second). */
+  atomic_store(&m_draining, true);
   MHD_quiesce_daemon(inst.mhd_daemon);
-  for (int i = 0; i < 300 && atomic_load(&m_in_flight) > 0; i++) usleep(100000);
+  int idle_ticks = 0;
+  for (int i = 0; i < 80; i++) { /* at most 8 s */
+    const union MHD_DaemonInfo *info =
+      MHD_get_daemon_info(inst.mhd_daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    unsigned conns = info ? info->num_connections : 0;
+    if (atomic_load(&m_in_flight) > 0) idle_ticks = 0;
+    else if (conns == 0 || ++idle_ticks >= 10) break;
+    usleep(100000);
+  }
   ulfius_stop_framework(&inst);
   ulfius_clean_instance(&inst);
   log_info("stopped");
