@@ -25,13 +25,14 @@ from jsonschema import Draft202012Validator
 
 from conftest import ROLES, Client, expect, unique
 
-DATASETS = ("participants", "pairs", "meetings")
+DATASETS = ("participants", "pairs", "meetings", "responses", "outcomes")
 NDJSON = "application/x-ndjson"
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 UUID_ANYWHERE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DATE_ANYWHERE = re.compile(r"\d{4}-\d{2}-\d{2}")
-ROW_SCHEMAS = {"participants": "ExportParticipantRow", "pairs": "ExportPairRow", "meetings": "ExportMeetingRow"}
+ROW_SCHEMAS = {"participants": "ExportParticipantRow", "pairs": "ExportPairRow", "meetings": "ExportMeetingRow",
+               "responses": "ExportResponseRow", "outcomes": "ExportOutcomeRow"}
 OTHER_KEY = "another-export-key-" + uuid.uuid4().hex
 
 
@@ -92,7 +93,7 @@ def person(make, programme_id, kind, consent, **kw):
 
 
 @pytest.fixture(scope="module")
-def world(make, psql, tokens, client):
+def world(make, psql, tokens, client, coord):
     w = {}
     p1, p2 = make.programme(), make.programme()
     w["P1"], w["P2"] = p1["id"], p2["id"]
@@ -123,6 +124,40 @@ def world(make, psql, tokens, client):
                     "'{cv,network}', 'mentee', %s, %s, %s) RETURNING id",
                     pair, secret("summary"), secret("next"), who)
         w["meetings"].setdefault(pair, []).append(rows[0][0])
+    # a survey answered by M1, E1 and E2 (rows straight into the tables: the schema is the contract here)
+    questions = [
+        {"key": "conf", "text": "Confidence", "type": "likert5", "options": None, "max_choices": None,
+         "allow_not_used": True, "required": False},
+        {"key": "rate", "text": "Rate", "type": "scale10", "options": None, "max_choices": None,
+         "allow_not_used": False, "required": False},
+        {"key": "topics", "text": "Topics", "type": "multi_choice", "options": ["cv", "network", 'a, "b"'],
+         "max_choices": 3, "allow_not_used": False, "required": False},
+        {"key": "ysn", "text": "Helped?", "type": "yes_sometimes_no", "options": None, "max_choices": None,
+         "allow_not_used": False, "required": False},
+        {"key": "hours", "text": "Hours", "type": "number", "options": None, "max_choices": None,
+         "allow_not_used": False, "required": False},
+        {"key": "start", "text": "Started work", "type": "date", "options": None, "max_choices": None,
+         "allow_not_used": False, "required": False},
+        {"key": "story", "text": "Your story", "type": "text", "options": None, "max_choices": None,
+         "allow_not_used": False, "required": False}]
+    w["survey"] = psql("INSERT INTO surveys (programme_id, title, phase, audience, opens_on, closes_on, questions) "
+                       "VALUES (%s, 'Pre', 'pre', 'both', '2024-01-08', '2030-12-31', %s) RETURNING id",
+                       p1["id"], json.dumps(questions))[0][0]
+    answers = {
+        "M1": {"conf": 4, "rate": 7, "topics": ["cv", 'a, "b"'], "ysn": "sometimes", "hours": 2.5,
+               "start": "2024-06-14", "story": secret("answer")},
+        "E1": {"conf": "not_used", "topics": ["network"], "story": secret("answer")},
+        "E2": {"conf": 2, "story": secret("answer")}}
+    w["responses"] = {}
+    for who, a in answers.items():
+        w["responses"][who] = psql("INSERT INTO survey_responses (survey_id, respondent_id, answers) "
+                                   "VALUES (%s, %s, %s) RETURNING id", w["survey"], w[who]["id"], json.dumps(a))[0][0]
+    w["outcomes"] = {}
+    for who, partner in (("E1", employer["id"]), ("E2", None)):
+        o = expect(coord.post(f"/v1/participants/{w[who]['id']}/outcomes",
+                              {"measured_on": "2024-09-30", "months_after_end": 3, "status": "job_at_level",
+                               "employer_partner_id": partner}), 201)
+        w["outcomes"][who] = o["id"]
     w["coord1"] = client(tokens("coordinator", prg=[p1["id"]]))
     w["res1"] = client(tokens("researcher", prg=[p1["id"]]))
     w["res_all"] = client(tokens("researcher", prg="*"))
@@ -212,6 +247,8 @@ def test_csv_and_ndjson_hold_the_same_rows(world, dataset):
                 out[k] = ";".join(v)
             elif types[k] == "boolean":
                 out[k] = "true" if v else "false"
+            elif types[k] == "number":
+                out[k] = float(v)
             elif isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r") and types[k] == "string":
                 out[k] = "'" + v
             else:
@@ -221,8 +258,10 @@ def test_csv_and_ndjson_hold_the_same_rows(world, dataset):
     def norm(rows):
         return sorted(json.dumps(r, sort_keys=True) for r in rows)
 
-    # numbers: compare by value (55.00 in CSV and NDJSON alike)
-    assert norm(csv_rows) == norm(as_csv(r) for r in nd_rows)
+    def numbers(row):   # numbers compare by value (55.00 in CSV is 55.0 in NDJSON)
+        return {k: float(v) if types[k] == "number" and v != "" else v for k, v in row.items()}
+
+    assert norm(numbers(r) for r in csv_rows) == norm(as_csv(r) for r in nd_rows)
 
 
 def test_csv_quoting_and_formula_guard(world):
@@ -281,6 +320,10 @@ def test_consent_filter(world):
     meetings = export(c, "meetings", "csv", programme_id=world["P1"])
     assert sorted(m["meeting_id"] for m in meetings) == sorted(
         pseudonym_of(world, m) for m in world["meetings"][world["pairA"]])
+    responses = export(c, "responses", "csv", programme_id=world["P1"])
+    assert {r["response_id"] for r in responses} == {pseudonym_of(world, world["responses"][k]) for k in ("M1", "E1")}
+    outcomes = export(c, "outcomes", "csv", programme_id=world["P1"])
+    assert [o["outcome_id"] for o in outcomes] == [pseudonym_of(world, world["outcomes"]["E1"])]
 
 
 def test_consent_withdrawn_drops_the_person_and_their_pairs(world, coord, make, psql):
@@ -318,6 +361,12 @@ def test_pseudonyms_are_stable_and_join_across_datasets(world):
     meetings = export(c, "meetings", "ndjson", programme_id=world["P1"])
     assert meetings and all(m["pair_id"] in pair_ids for m in meetings)
     assert sorted(m["reported_by"] for m in meetings) == ["mentee", "mentor"]
+    for r in export(c, "responses", "ndjson", programme_id=world["P1"]):
+        assert r["participant_id"] in people and r["programme_id"] == a[0]["programme_id"]
+        assert r["survey_id"] == pseudonym_of(world, world["survey"])
+    for o in export(c, "outcomes", "ndjson", programme_id=world["P1"]):
+        assert o["participant_id"] in people
+        assert o["employer_partner_id"] == pseudonym_of(world, world["employer"])
     # a coordinator's export of the same data carries the same pseudonyms
     assert export(world["coord1"], "participants", "csv", programme_id=world["P1"]) == a
 
@@ -366,9 +415,9 @@ def test_no_personal_data_or_raw_ids_anywhere(world, psql, dataset, fmt):
     values = [str(v) for v in values if v is not None]
     forbidden = [s for kind, items in SECRETS.items() for s in items]
     assert forbidden
+    lowered = text.lower()
     for s in forbidden:
-        assert s.lower() not in text.lower(), f"{s} appears in the {dataset} export"
-        assert not any(s.lower() in v.lower() for v in values)
+        assert s.lower() not in lowered, f"{s} appears in the {dataset} export"
     # nothing personal of ANY consenting participant in the database, not only this module's
     rows = psql("SELECT given_name, family_name, email, phone, external_ref, motivation, job_target, short_profile, "
                 "cv_url FROM participants WHERE consent_research")
@@ -425,18 +474,44 @@ def test_head_has_headers_only(world):
     assert r.headers["Content-Type"].startswith("text/csv")
 
 
-def test_unknown_and_unavailable_datasets_are_404(world):
+def test_unknown_datasets_are_404(world):
     c = world["res_all"]
-    for name in ("bogus", "Participants", "participants.csv", "..", "audit"):
+    for name in ("bogus", "Participants", "participants.csv", "..", "audit", "survey_responses"):
         expect(c.get(f"/v1/exports/{name}"), 404)
         expect(c.get(f"/v1/exports/{name}/dictionary"), 404)
-    for name in ("responses", "outcomes"):
-        r = c.get(f"/v1/exports/{name}")
-        if r.status_code == 404:
-            assert "not available yet" in r.json()["detail"]
-            expect(c.get(f"/v1/exports/{name}/dictionary"), 404)
-        else:
-            expect(r, 200)
+
+
+def test_responses_one_row_per_answer_and_never_text(world):
+    rows = export(world["res1"], "responses", "ndjson", programme_id=world["P1"])
+    by = {}
+    for r in rows:
+        assert r["survey_phase"] == "pre" and r["survey_opens_month"] == "2024-01"
+        assert r["question_type"] != "text" and r["question_key"] != "story"
+        by.setdefault(r["participant_id"], []).append(
+            (r["question_key"], r["question_type"], r["option"], r["value"], r["answer_month"]))
+    m1, e1 = pseudonym_of(world, world["M1"]["id"]), pseudonym_of(world, world["E1"]["id"])
+    assert set(by) == {m1, e1}
+    assert by[m1] == [("conf", "likert5", "4", 4, None), ("rate", "scale10", "7", 7, None),
+                      ("topics", "multi_choice", 'a, "b"', None, None), ("topics", "multi_choice", "cv", None, None),
+                      ("ysn", "yes_sometimes_no", "sometimes", None, None), ("hours", "number", None, 2.5, None),
+                      ("start", "date", None, None, "2024-06")]
+    assert by[e1] == [("conf", "likert5", "not_used", None, None), ("topics", "multi_choice", "network", None, None)]
+    kinds = {r["participant_id"]: r["respondent_kind"] for r in rows}
+    assert kinds == {m1: "mentor", e1: "mentee"}
+    csv_rows = export(world["res1"], "responses", "csv", programme_id=world["P1"])
+    assert 'a, "b"' in {r["option"] for r in csv_rows}
+
+
+def test_outcomes_row(world):
+    (row,) = export(world["res1"], "outcomes", "ndjson", programme_id=world["P1"])
+    assert row == {
+        "outcome_id": pseudonym_of(world, world["outcomes"]["E1"]),
+        "participant_id": pseudonym_of(world, world["E1"]["id"]),
+        "programme_id": pseudonym_of(world, world["P1"]),
+        "measured_month": "2024-09", "months_after_end": 3, "status": "job_at_level",
+        "employer_partner_id": pseudonym_of(world, world["employer"]),
+        "recorded_month": row["recorded_month"], "updated_month": row["updated_month"]}
+    assert MONTH_RE.match(row["recorded_month"])
 
 
 @pytest.mark.parametrize("params", [
