@@ -12,4 +12,14 @@ void followups_register(void);
 void exports_register(void);
 void outcomes_register(void);
 void stats_register(void);
+/* Webhooks (api/webhooks.c): adds the /v1/webhooks routes and starts the
+ * delivery worker thread (KOPPEL_WEBHOOK_*); -1 on a configuration error.
+ * Call before http_serve. webhooks_stop cuts short an attempt in flight
+ * (not counted) and joins the worker; call it before the pool is freed. */
+struct app;
+int webhooks_start(struct app *app);
+void webhooks_stop(void);
+/* Pending deliveries when the worker last looked (about once a second while
+ * idle), -1 before it looked: the webhook backlog for /metrics. */
+long long webhooks_backlog(void);
 #endif

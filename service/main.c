@@ -100,7 +100,8 @@ static int cmd_serve(struct config *cfg) {
   exports_register();
   outcomes_register();
   stats_register();
-  int rc = http_serve(&app);
+  int rc = webhooks_start(&app) == 0 ? http_serve(&app) : 2; /* webhook routes and delivery worker */
+  webhooks_stop();
   db_pool_free(app.pool);
   return rc;
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Koppel needs, only those that are missing.
 set -euo pipefail
-PKGS="cmake make gcc pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev libssl-dev
+# libcurl (webhook delivery) is the GnuTLS flavour: libulfius-dev depends on it, and
+# libcurl4-openssl-dev conflicts with it.
+PKGS="cmake make gcc pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-dev libssl-dev libcurl4-gnutls-dev
 postgresql-15 postgresql-client-15 libcmocka-dev python3-pytest python3-requests
 python3-jsonschema python3-yaml python3-cryptography curl ca-certificates clang libclang-rt-14-dev"
 missing=""
