@@ -110,28 +110,15 @@ $$;
 -- other cell is hidden too, so that the hidden one cannot be recovered as
 -- the group's total minus the cells shown.
 CREATE FUNCTION stats_map(counts jsonb, t integer, suppress boolean) RETURNS jsonb
-LANGUAGE plpgsql IMMUTABLE AS $$
-DECLARE
-  hidden text[];
-  extra text;
-  k text;
-  shown jsonb := counts;
-BEGIN
-  IF NOT suppress THEN
-    RETURN counts;
-  END IF;
-  SELECT coalesce(array_agg(key), '{}') INTO hidden FROM jsonb_each(counts) WHERE value::bigint < t;
-  IF cardinality(hidden) = 1 THEN
-    SELECT key INTO extra FROM jsonb_each(counts) WHERE value::bigint >= t ORDER BY value::bigint, key LIMIT 1;
-    IF extra IS NOT NULL THEN
-      hidden := hidden || extra;
-    END IF;
-  END IF;
-  FOREACH k IN ARRAY hidden LOOP
-    shown := jsonb_set(shown, ARRAY[k], 'null'::jsonb);
-  END LOOP;
-  RETURN shown;
-END $$;
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE WHEN NOT suppress THEN counts ELSE (
+    WITH c AS (SELECT key, value::bigint AS n FROM jsonb_each(counts)),
+    small AS (SELECT key FROM c WHERE n < t),
+    hidden AS (SELECT key FROM small
+               UNION ALL
+               (SELECT key FROM c WHERE n >= t AND (SELECT count(*) FROM small) = 1 ORDER BY n, key LIMIT 1))
+    SELECT jsonb_object_agg(c.key, CASE WHEN c.key IN (SELECT key FROM hidden) THEN NULL ELSE c.n END) FROM c) END
+$$;
 
 -- Whether a shown map hides a cell.
 CREATE FUNCTION stats_hides(shown jsonb) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
@@ -149,16 +136,21 @@ CREATE FUNCTION stats_num(x numeric, places integer) RETURNS numeric LANGUAGE sq
 $$;
 
 -- ---------------------------------------------------------------- survey figures
--- Surveys come with sql/0005 (surveys, survey_responses, survey_invited,
--- survey_answer_rows). These functions ask the catalogue first, and plpgsql
--- parses a statement only when it runs, so on a schema without surveys they
--- answer NULL instead of failing.
+-- Surveys come with sql/0005; these functions read only its tables surveys
+-- (programme_id, title, phase, audience, questions) and survey_responses
+-- (survey_id, respondent_id, answers). They ask the catalogue first, and
+-- plpgsql parses a statement only when it runs, so on a schema without
+-- surveys they answer NULL instead of failing.
 
 -- Response rate of every survey of programme pid, in creation order:
--- invited (survey_invited, as the survey's results count them), responded,
--- response_rate. With suppression, responded and the non-responders are
--- cells of one group (stats_map); the rate is null when either is hidden.
-CREATE FUNCTION stats_survey_rates(pid uuid, t integer, suppress boolean) RETURNS jsonb
+-- invited as a survey's results count them (sql/0005: the participants of
+-- its audience in the programme who are not withdrawn or rejected, given
+-- here as present {"mentors": n, "mentees": n}, and those who are but
+-- answered), responded, response_rate. Counted set-wise for all surveys at
+-- once: per survey and participant it took minutes on 100,000 people. With
+-- suppression, responded and the non-responders are the cells of one group
+-- (stats_map); the rate is null when either is hidden.
+CREATE FUNCTION stats_survey_rates(pid uuid, present jsonb, t integer, suppress boolean) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
   items jsonb;
@@ -166,17 +158,24 @@ BEGIN
   IF to_regclass('surveys') IS NULL OR to_regclass('survey_responses') IS NULL THEN
     RETURN NULL;
   END IF;
-  WITH c AS (SELECT s.seq, s.id, s.title, s.phase, s.audience,
-                    (SELECT count(*) FROM participants p WHERE p.programme_id = pid AND survey_invited(s, p)) AS invited,
-                    (SELECT count(*) FROM survey_responses r WHERE r.survey_id = s.id) AS responded
-               FROM surveys s WHERE s.programme_id = pid),
-  m AS (SELECT c.*, stats_map(jsonb_build_object('responded', responded, 'not_responded', invited - responded),
-                              t, suppress) AS shown
-          FROM c)
+  WITH gone AS MATERIALIZED (SELECT id, kind FROM participants
+                              WHERE programme_id = pid AND status IN ('withdrawn', 'rejected')),
+  c AS MATERIALIZED (
+    SELECT s.seq, s.id, s.title, s.phase, s.audience,
+           CASE s.audience WHEN 'both' THEN (present ->> 'mentors')::bigint + (present ->> 'mentees')::bigint
+                           ELSE coalesce((present ->> s.audience)::bigint, 0) END
+           + (SELECT count(*) FROM gone JOIN survey_responses r ON r.respondent_id = gone.id
+               WHERE r.survey_id = s.id AND s.audience IN ('both', gone.kind || 's')) AS invited,
+           (SELECT count(*) FROM survey_responses r WHERE r.survey_id = s.id) AS responded
+      FROM surveys s WHERE s.programme_id = pid),
+  m AS MATERIALIZED (
+    SELECT c.*, stats_map(jsonb_build_object('responded', responded, 'not_responded', invited - responded),
+                          t, suppress) AS shown
+      FROM c)
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'survey_id', id, 'title', title, 'phase', phase, 'audience', audience,
            'invited', stats_cell(invited, t, suppress), 'responded', shown -> 'responded',
-           'response_rate', CASE WHEN invited > 0 AND NOT stats_hides(shown) AND stats_cell(invited, t, suppress) IS NOT NULL
+           'response_rate', CASE WHEN invited > 0 AND NOT (suppress AND (invited < t OR stats_hides(shown)))
                                  THEN stats_num(responded::numeric / invited, 4) END,
            'suppressed', suppress AND (invited < t OR stats_hides(shown))) ORDER BY seq), '[]')
     INTO items FROM m;
@@ -202,12 +201,12 @@ BEGIN
                FROM surveys s JOIN programmes g ON g.id = s.programme_id
               WHERE s.phase = 'post' AND s.audience IN ('mentors', 'both')
                 AND s.programme_id IN (SELECT programme_id FROM participants WHERE id = ANY(mentor_ids))),
-  q AS (SELECT s.id AS survey_id, q.position, q.q ->> 'key' AS key, q.q ->> 'type' AS type, s.t,
-               (SELECT count(a.value) FROM survey_answer_rows a WHERE a.survey_id = s.id
-                   AND a.question_key = q.q ->> 'key' AND a.respondent_id = ANY(mentor_ids)) AS n,
-               (SELECT avg(a.value) FROM survey_answer_rows a WHERE a.survey_id = s.id
-                   AND a.question_key = q.q ->> 'key' AND a.respondent_id = ANY(mentor_ids)) AS mean
+  q AS (SELECT s.id AS survey_id, q.position, q.q ->> 'key' AS key, q.q ->> 'type' AS type, s.t, a.n, a.mean
           FROM s CROSS JOIN LATERAL jsonb_array_elements(s.questions) WITH ORDINALITY AS q(q, position)
+          CROSS JOIN LATERAL (SELECT count(*) AS n, avg((r.answers ->> (q.q ->> 'key'))::numeric) AS mean
+                                FROM survey_responses r
+                               WHERE r.survey_id = s.id AND r.respondent_id = ANY(mentor_ids)
+                                 AND jsonb_typeof(r.answers -> (q.q ->> 'key')) = 'number') a
          WHERE q.q ->> 'type' IN ('likert5', 'scale10'))
   SELECT coalesce(jsonb_agg(jsonb_build_object(
            'survey_id', s.id, 'programme_id', s.programme_id, 'title', s.title,
@@ -242,6 +241,7 @@ DECLARE
   outcome_statuses constant text[] := ARRAY['job_at_level', 'job_below_level', 'training', 'internship',
                                             'seeking', 'other'];
   participants_j jsonb;
+  present_j jsonb;
   waiting_j jsonb;
   pairs_j jsonb;
   pairs_shown jsonb;
@@ -258,26 +258,31 @@ BEGIN
   END IF;
   t := g.small_group_threshold;
 
-  -- participants by kind and status
-  WITH c AS (SELECT kind, jsonb_object_agg(status, n) AS counted, sum(n) AS total
+  -- participants by kind and status; those not withdrawn or rejected are
+  -- the invited of a survey (below)
+  WITH c AS (SELECT kind, jsonb_object_agg(status, n) AS counted, sum(n) AS total,
+                    sum(n) FILTER (WHERE status NOT IN ('withdrawn', 'rejected')) AS present
                FROM (SELECT kind, status, count(*) AS n FROM participants WHERE programme_id = pid
                       GROUP BY kind, status) x GROUP BY kind),
   k AS (SELECT k.kind, stats_cell(coalesce(c.total, 0)::bigint, t, suppress) AS total,
-               stats_map(stats_zero_map(statuses, coalesce(c.counted, '{}')), t, suppress) AS shown
+               stats_map(stats_zero_map(statuses, coalesce(c.counted, '{}')), t, suppress) AS shown,
+               coalesce(c.present, 0) AS present
           FROM unnest(ARRAY['mentor', 'mentee']) AS k(kind) LEFT JOIN c ON c.kind = k.kind)
   SELECT jsonb_build_object('suppressed', bool_or(total IS NULL OR stats_hides(shown)))
-         || jsonb_object_agg(kind, jsonb_build_object('total', total, 'by_status', shown))
-    INTO participants_j FROM k;
+         || jsonb_object_agg(kind, jsonb_build_object('total', total, 'by_status', shown)),
+         jsonb_object_agg(kind || 's', present)
+    INTO participants_j, present_j FROM k;
 
   -- waiting time from waiting to matched, per waiting episode that ended in a match
-  WITH d AS (SELECT h.kind, extract(epoch FROM h.at - h.waiting_since)::float8 / 86400 AS days
+  WITH d AS (SELECT h.kind, count(*) AS n,
+                    percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (
+                      ORDER BY extract(epoch FROM h.at - h.waiting_since)::float8 / 86400) AS q
                FROM participant_status_history h
               WHERE h.programme_id = pid AND h.from_status = 'waiting' AND h.to_status = 'matched'
-                AND h.waiting_since IS NOT NULL),
-  k AS (SELECT k.kind, count(d.days) AS n,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY d.days) AS median,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY d.days) AS p90
-          FROM unnest(ARRAY['mentee', 'mentor']) AS k(kind) LEFT JOIN d ON d.kind = k.kind GROUP BY k.kind)
+                AND h.waiting_since IS NOT NULL
+              GROUP BY h.kind),
+  k AS (SELECT k.kind, coalesce(d.n, 0) AS n, d.q[1] AS median, d.q[2] AS p90
+          FROM unnest(ARRAY['mentee', 'mentor']) AS k(kind) LEFT JOIN d ON d.kind = k.kind)
   SELECT jsonb_build_object('suppressed', bool_or(suppress AND n < t))
          || jsonb_object_agg(kind, CASE WHEN suppress AND n < t
               THEN jsonb_build_object('n', NULL, 'median_days', NULL, 'p90_days', NULL)
@@ -300,8 +305,10 @@ BEGIN
               WHERE x.programme_id = pid AND x.status = 'active'),
   s AS (SELECT count(*) AS pairs, coalesce(sum(n), 0) AS meetings, avg(n) AS mean,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY n) AS median,
-               count(*) FILTER (WHERE started_on IS NOT NULL AND n >= floor(g.min_meetings * least(1.0,
-                 (current_date - started_on)::numeric / greatest(g.min_duration_days, 1)))) AS on_track,
+               -- in integers, multiplying before dividing: exact, as pair_progress counts it
+               count(*) FILTER (WHERE started_on IS NOT NULL AND n >= (g.min_meetings
+                 * least(current_date - started_on, greatest(g.min_duration_days, 1)))
+                 / greatest(g.min_duration_days, 1)) AS on_track,
                count(*) FILTER (WHERE started_on IS NOT NULL) AS known
           FROM a)
   SELECT CASE WHEN suppress AND pairs < t
@@ -348,7 +355,7 @@ BEGIN
     INTO closures_j FROM k;
 
   -- response rates of the programme's surveys
-  surveys_j := stats_survey_rates(pid, t, suppress);
+  surveys_j := stats_survey_rates(pid, present_j, t, suppress);
   surveys_j := CASE WHEN surveys_j IS NULL
     THEN jsonb_build_object('suppressed', false, 'available', false, 'items', '[]'::jsonb)
     ELSE jsonb_build_object('suppressed', coalesce((SELECT bool_or((i ->> 'suppressed')::boolean)
