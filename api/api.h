@@ -12,6 +12,7 @@ void followups_register(void);
 void exports_register(void);
 void outcomes_register(void);
 void stats_register(void);
+void surveys_register(void);
 /* Webhooks (api/webhooks.c): adds the /v1/webhooks routes and starts the
  * delivery worker thread (KOPPEL_WEBHOOK_*); -1 on a configuration error.
  * Call before http_serve. webhooks_stop cuts short an attempt in flight

@@ -100,6 +100,7 @@ static int cmd_serve(struct config *cfg) {
   exports_register();
   outcomes_register();
   stats_register();
+  surveys_register();
   int rc = webhooks_start(&app) == 0 ? http_serve(&app) : 2; /* webhook routes and delivery worker */
   webhooks_stop();
   db_pool_free(app.pool);
