@@ -250,7 +250,6 @@ def test_connections_are_bounded_and_service_resumes_after_a_flood(abuse, normal
     _served_promptly(normal, "after the flood ended")
 
 
-@pytest.mark.skipif(os.environ.get("KOPPEL_LONG_TESTS") != "1", reason="takes 65 s: set KOPPEL_LONG_TESTS=1")
 def test_idle_connections_are_closed_after_the_connection_timeout(abuse):
     socks = _open(port_of(abuse), 50)
     try:
