@@ -18,16 +18,16 @@ CREATE OR REPLACE FUNCTION pair_progress(p pairs) RETURNS jsonb LANGUAGE sql STA
   WHERE g.id = p.programme_id
 $$;
 
--- A match score never exceeds 100 and a perfect fit scores exactly 100,
--- whatever the weights (see the comment inside).
+-- A match score never exceeds 100: rounded points of a perfect fit can add
+-- up to 100.01 with weights whose shares are not whole hundredths.
 CREATE OR REPLACE FUNCTION match_explain(mentor_ids uuid[], mentee_ids uuid[])
 RETURNS TABLE (ord bigint, mentor_id uuid, mentee_id uuid, evaluation jsonb)
 LANGUAGE sql STABLE AS $$
   SELECT ids.ord, mr.id, me.id, jsonb_build_object(
-    'score', centi_number(q.occ + q.sec + q.reg + q.av + q.lang),
+    'score', centi_number(least(10000, p.occ + p.sec + p.reg + p.av + p.lang)),
     'generalist', v.sec = 0,
     'reasons', jsonb_build_array(
-      jsonb_build_object('criterion', 'occupation', 'points', centi_number(q.occ),
+      jsonb_build_object('criterion', 'occupation', 'points', centi_number(p.occ),
         'max_points', centi_number(match_centi(g.match_weight_occupation, v.ws, 1, 1)),
         'detail', CASE
           WHEN v.mr_o = 0 OR v.me_o = 0 THEN
@@ -38,7 +38,7 @@ LANGUAGE sql STABLE AS $$
           WHEN v.occ = 1 THEN format('same ISCO-08 major group %s%s', left(o.a, 1), codes_told(o.a, o.b))
           ELSE format('no shared ISCO-08 group (mentor %s, mentee %s)',
                       array_to_string(mr.occupations, ', '), array_to_string(me.occupations, ', ')) END),
-      jsonb_build_object('criterion', 'sector', 'points', centi_number(q.sec),
+      jsonb_build_object('criterion', 'sector', 'points', centi_number(p.sec),
         'max_points', centi_number(match_centi(g.match_weight_sector, v.ws, 1, 1)),
         'detail', CASE
           WHEN v.mr_s = 0 OR v.me_s = 0 THEN
@@ -49,14 +49,14 @@ LANGUAGE sql STABLE AS $$
           WHEN v.sec = 1 THEN format('same NACE section %s%s', nace_section(s.a), codes_told(s.a, s.b))
           ELSE format('no shared sector, so this is a generalist match (mentor %s, mentee %s)',
                       array_to_string(mr.sectors, ', '), array_to_string(me.sectors, ', ')) END),
-      jsonb_build_object('criterion', 'region', 'points', centi_number(q.reg),
+      jsonb_build_object('criterion', 'region', 'points', centi_number(p.reg),
         'max_points', centi_number(match_centi(g.match_weight_region, v.ws, 1, 1)),
         'detail', CASE
           WHEN v.reg THEN format('both in %s', btrim(mr.region))
           WHEN mr.region IS NULL OR me.region IS NULL THEN
             format('region not given for %s', match_missing(mr.region IS NULL, me.region IS NULL))
           ELSE format('mentor in %s, mentee in %s', mr.region, me.region) END),
-      jsonb_build_object('criterion', 'availability', 'points', centi_number(q.av),
+      jsonb_build_object('criterion', 'availability', 'points', centi_number(p.av),
         'max_points', centi_number(match_centi(g.match_weight_availability, v.ws, 1, 1)),
         'detail', CASE
           WHEN v.av_d = 0 THEN 'the mentee gave no availability'
@@ -64,7 +64,7 @@ LANGUAGE sql STABLE AS $$
                                     coalesce(nullif(array_to_string(mr.availability, ', '), ''), 'none'),
                                     array_to_string(me.availability, ', '))
           ELSE format('both available %s (%s of the mentee''s %s)', v.av_list, v.av, v.av_d) END),
-      jsonb_build_object('criterion', 'language', 'points', centi_number(q.lang),
+      jsonb_build_object('criterion', 'language', 'points', centi_number(p.lang),
         'max_points', centi_number(match_centi(g.match_weight_language, v.ws, 1, 1)),
         'detail', CASE
           WHEN jsonb_array_length(me.languages) = 0 THEN 'the mentee gave no languages'
@@ -98,20 +98,4 @@ LANGUAGE sql STABLE AS $$
                              match_centi(g.match_weight_availability, v.ws, v.av, v.av_d) AS av,
                              match_centi(g.match_weight_language, v.ws, (v.langs IS NOT NULL)::integer, 1)
                                AS lang) p
-  -- Rounded points can add up to 100.01, or a perfect fit to 99.99: the
-  -- largest share takes the difference, so a perfect fit scores exactly 100,
-  -- no score exceeds it and the reasons still add up to the score.
-  CROSS JOIN LATERAL (SELECT CASE
-      WHEN v.occ = 4 AND v.sec = 4 AND v.reg AND v.av_d > 0 AND v.av = v.av_d AND v.langs IS NOT NULL
-        THEN 10000 - (p.occ + p.sec + p.reg + p.av + p.lang)
-      ELSE least(0, 10000 - (p.occ + p.sec + p.reg + p.av + p.lang)) END AS d,
-      greatest(p.occ, p.sec, p.reg, p.av, p.lang) AS top) adj
-  CROSS JOIN LATERAL (SELECT
-      p.occ + CASE WHEN p.occ = adj.top THEN adj.d ELSE 0 END AS occ,
-      p.sec + CASE WHEN p.sec = adj.top AND p.occ <> adj.top THEN adj.d ELSE 0 END AS sec,
-      p.reg + CASE WHEN p.reg = adj.top AND p.occ <> adj.top AND p.sec <> adj.top THEN adj.d ELSE 0 END AS reg,
-      p.av + CASE WHEN p.av = adj.top AND p.occ <> adj.top AND p.sec <> adj.top AND p.reg <> adj.top
-                  THEN adj.d ELSE 0 END AS av,
-      p.lang + CASE WHEN p.lang = adj.top AND p.occ <> adj.top AND p.sec <> adj.top AND p.reg <> adj.top
-                      AND p.av <> adj.top THEN adj.d ELSE 0 END AS lang) q
 $$;
