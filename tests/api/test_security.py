@@ -57,7 +57,8 @@ def two_programmes(make, coord, client, tokens):
     coach_a = make.staff([a["id"]], role="coach")["id"]
     mentor_a = make.participant(a["id"], kind="mentor", status="waiting", employer_partner_id=pa["id"])["id"]
     mentee_a = make.participant(a["id"], kind="mentee", status="waiting", employer_partner_id=pa["id"])["id"]
-    pair_a = expect(coord.post("/v1/pairs", {"mentor_id": mentor_a, "mentee_id": mentee_a}), 201)["id"]
+    # pairs straight into the table: the sweep is about scope, not about proposing
+    pair_a = make.pair(a["id"], mentor_a, mentee_a)
     meeting_a = expect(coord.post(f"/v1/pairs/{pair_a}/meetings",
                                   {"held_on": _today(), "duration_minutes": 30, "mode": "video"}), 201)["id"]
     w["targets"] = {"programmes": a["id"], "staff": coach_a, "participants": mentee_a, "pairs": pair_a,
@@ -67,7 +68,7 @@ def two_programmes(make, coord, client, tokens):
     make.staff([b["id"]], role="coach", id=coach_b)
     mentor_b = make.participant(b["id"], kind="mentor", status="waiting", employer_partner_id=pb["id"])["id"]
     mentee_b = make.participant(b["id"], kind="mentee", status="waiting")["id"]
-    expect(coord.post("/v1/pairs", {"mentor_id": mentor_b, "mentee_id": mentee_b}), 201)
+    make.pair(b["id"], mentor_b, mentee_b, status="accepted", mentor_accepted=True, mentee_accepted=True)
     w["outsiders"] = {
         "coordinator": client(tokens("coordinator", sub=coord_b, prg=[b["id"]])),
         "coach": client(tokens("coach", sub=coach_b, prg=[b["id"]])),

@@ -13,8 +13,10 @@ import os
 import time
 import uuid
 
-from conftest import expect, unique
-from faultkit import SCALE, Load, client_for, rss_kb, sanitized
+import pytest
+
+from conftest import expect, make_psql, unique
+from faultkit import SCALE, FreshDatabase, Load, client_for, rss_kb, sanitized
 
 SECONDS = float(os.environ.get("KOPPEL_SOAK_SECONDS") or 20 * min(SCALE, 1.0))
 WARMUP = float(os.environ.get("KOPPEL_SOAK_WARMUP") or max(3.0, SECONDS / 4))
@@ -22,8 +24,17 @@ THREADS = int(os.environ.get("KOPPEL_SOAK_THREADS") or 4)
 GROWTH = 0.05
 
 
-def test_mixed_load_keeps_memory_flat(servers, spec, tokens, psql):
-    srv = servers.start("soak")
+@pytest.fixture
+def fresh(psql, servers):
+    """A database of its own: the load's answers do not depend on what the suite left behind."""
+    db = FreshDatabase(psql, servers.binary, "soak")
+    yield db
+    db.drop()
+
+
+def test_mixed_load_keeps_memory_flat(servers, spec, tokens, fresh):
+    srv = servers.start("soak", KOPPEL_DATABASE_URL=fresh.url)
+    psql = make_psql(fresh.url)
     try:
         sub = str(uuid.uuid4())
         tok = tokens("coordinator", sub=sub, prg="*")
@@ -149,4 +160,5 @@ def test_mixed_load_keeps_memory_flat(servers, spec, tokens, psql):
             assert growth <= GROWTH, (f"VmRSS grew {growth * 100:.1f} % after the warm-up "
                                       f"({rss_warm} -> {rss_end} KiB; bound {GROWTH * 100:.0f} %)")
     finally:
+        psql.close()
         srv.stop_clean()
