@@ -209,3 +209,46 @@ def test_kill9_mid_write_load_loses_nothing_and_duplicates_nothing(fresh, server
             srv.stop()
         if srv2 is not None:
             srv2.stop_clean()
+
+
+def test_a_5xx_answer_means_the_write_did_not_happen(fresh, servers, spec, tokens):
+    """A client told 503 retries or gives up; either way the write must not
+    have happened. Fault injected: reading the new pair's JSON is slow (a
+    wrapper around pair_json in this test's own database), so that read hits
+    the statement timeout. A proposal whose reply is read after COMMIT is
+    then stored although the client hears 503."""
+    db = make_psql(fresh.url)
+    srv = None
+    try:
+        db("ALTER FUNCTION pair_json(pairs) RENAME TO pair_json_unhurried")
+        db("CREATE FUNCTION pair_json(p pairs) RETURNS jsonb LANGUAGE plpgsql STABLE AS $f$ BEGIN "
+           "IF 'slow-reply' = ANY(p.goals) THEN PERFORM pg_sleep(4); END IF; "
+           "RETURN pair_json_unhurried(p); END $f$")
+        srv = servers.start("crash-5xx", KOPPEL_DATABASE_URL=fresh.url, KOPPEL_STATEMENT_TIMEOUT_MS=2000)
+        tok = tokens("coordinator", prg="*")
+        coord = client_for(srv, spec, tok)
+        prg = expect(coord.post("/v1/programmes", {"name": unique("crash-5xx"),
+                                                    "rules": {"max_mentees_per_mentor": 5}}), 201)["id"]
+        people = {}
+        for kind in ("mentor", "mentee"):
+            people[kind] = expect(coord.post("/v1/participants", {
+                "programme_id": prg, "kind": kind, "given_name": "Slow", "family_name": unique(kind),
+                "status": "waiting"}), 201)["id"]
+        body = {"mentor_id": people["mentor"], "mentee_id": people["mentee"], "goals": ["slow-reply"]}
+        key = str(uuid.uuid4())
+        r = coord.post("/v1/pairs", body, headers={"Idempotency-Key": key})
+        stored = int(db("SELECT count(*) FROM pairs WHERE mentee_id = %s", people["mentee"])[0][0])
+        again = coord.post("/v1/pairs", body, headers={"Idempotency-Key": key})
+        stored_after = int(db("SELECT count(*) FROM pairs WHERE mentee_id = %s", people["mentee"])[0][0])
+        print(f"\nslow reply: first answer {r.status_code}, pairs stored {stored}; retry with the key "
+              f"{again.status_code} {again.headers.get('Idempotent-Replayed', '')}, pairs stored {stored_after}")
+        assert stored_after == stored, "the retry ran the proposal again"
+        if r.status_code >= 500:
+            assert stored == 0, (f"the client was told {r.status_code} ({r.json()['detail']}) but the pair was "
+                                 f"stored: the reply is read after COMMIT (api/pairs.c commit_and_reply)")
+        else:
+            assert r.status_code == 201 and stored == 1, r.text
+    finally:
+        db.close()
+        if srv is not None:
+            srv.stop_clean()
