@@ -268,8 +268,6 @@ static const struct dataset DATASETS[] = {
    OUTCOME_COLUMNS, NCOLS(OUTCOME_COLUMNS), SQL_OUTCOMES, OUTCOME_EXCLUDED},
   {NULL, NULL, NULL, 0, NULL, NULL}};
 
-#define MAX_COLUMNS 32
-
 /* The dataset named name; sends 404 and returns NULL when there is none. */
 static const struct dataset *find_dataset(struct req *r, const char *name) {
   for (const struct dataset *d = DATASETS; d->name; d++)
@@ -568,10 +566,12 @@ static void next_row(struct stream *s) {
   if (s->out.oom) s->failed = true;
 }
 
-/* MHD asks for up to max bytes; never answers 0 (that would make it poll). */
+/* MHD asks for up to max bytes. 0 means "nothing now, ask again" (MHD then polls),
+ * so it is answered only when there is no room at all. */
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   struct stream *s = cls;
+  if (max == 0) return 0; /* no room this time; ending here would look like a complete export */
   size_t n = 0;
   while (n < max) {
     if (s->sent < s->out.len) {
@@ -625,7 +625,6 @@ static void export_rows(struct req *r) {
     reply_problem(r, 503, "%d exports are running already; retry shortly", limit);
     return;
   }
-  bool counted = true;
   PGresult *res = NULL;
   struct stream *s = NULL;
   if (!req_begin(r)) goto out;
@@ -709,7 +708,7 @@ out:
     free(s);
   }
   PQclear(res);
-  if (counted) atomic_fetch_sub(&active_exports, 1);
+  atomic_fetch_sub(&active_exports, 1);
 }
 
 /* ---------------------------------------------------------------- dictionary */
