@@ -112,18 +112,20 @@ static bool move_participant(struct req *r, const char *id, const char *pair_id,
   return res != NULL;
 }
 
-/* Replies with the pair as it now stands, after COMMIT. */
+/* Reads the pair as it now stands inside the transaction, then commits and
+ * replies: a failure before COMMIT rolls back, so a 5xx never hides a write. */
 static void commit_and_reply(struct req *r, const char *pair_id, int status) {
-  if (!req_commit(r)) return;
   const char *p[] = {pair_id};
   PGresult *res = req_exec(r, SQL_JSON, 1, p);
   if (!res) return;
-  if (status == 201) {
-    char loc[80];
-    snprintf(loc, sizeof loc, "/v1/pairs/%s", pair_id);
-    set_header(r, "Location", loc);
+  if (req_commit(r)) {
+    if (status == 201) {
+      char loc[80];
+      snprintf(loc, sizeof loc, "/v1/pairs/%s", pair_id);
+      set_header(r, "Location", loc);
+    }
+    reply_json_text(r, status, PQgetvalue(res, 0, 0), true);
   }
-  reply_json_text(r, status, PQgetvalue(res, 0, 0), true);
   PQclear(res);
 }
 
