@@ -27,6 +27,12 @@ int auth_verify(const struct config *cfg, const char *token, time_t now,
                 struct claims *out, const char **why);
 void claims_free(struct claims *c);
 
+/* auth_verify keeps the tokens it accepted (see auth.c: a fixed-size cache,
+ * the time checks redone on every use). For tests: empty it and zero the
+ * counters; read how many lookups found an entry and how many did not. */
+void auth_cache_clear(void);
+void auth_cache_stats(unsigned long *hits, unsigned long *misses);
+
 /* Signs an HS256 development token. prg is "*" or a comma-separated list of
  * UUIDs; partner may be NULL. Returns a malloc'ed string, caller frees. */
 char *auth_sign_dev(const char *secret, const char *role, const char *sub, const char *prg,

@@ -135,6 +135,17 @@ int config_load(struct config *cfg, const char *(*get)(const char *), char *err,
   cfg->statement_timeout_ms = (int)n;
   if (int_var(get, "KOPPEL_THREADS", cfg->pool_size, 1, 256, &n, err, errlen)) return -1;
   cfg->threads = (int)n;
+  if (int_var(get, "KOPPEL_IDLE_TIMEOUT_S", 60, 1, 3600, &n, err, errlen)) return -1;
+  cfg->idle_timeout_s = (int)n;
+  v = get("KOPPEL_WEBHOOK_ALLOW_PRIVATE");
+  if (!v || !*v || strcmp(v, "0") == 0 || strcmp(v, "off") == 0) cfg->webhook_allow_private = false;
+  else if (strcmp(v, "1") == 0 || strcmp(v, "on") == 0) cfg->webhook_allow_private = true;
+  else return fail(err, errlen, "%s must be 0 or 1, got '%s'", "KOPPEL_WEBHOOK_ALLOW_PRIVATE", v);
+  if (int_var(get, "KOPPEL_RATE_LIMIT", 0, 0, 1000000, &n, err, errlen)) return -1;
+  cfg->rate_limit = (int)n;
+  if (int_var(get, "KOPPEL_RATE_BURST", n ? (n > 500000 ? 1000000 : 2 * n) : 1, 1, 1000000, &n, err, errlen))
+    return -1;
+  cfg->rate_burst = (int)n;
   return 0;
 }
 

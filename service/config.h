@@ -25,6 +25,10 @@ struct config {
   int threads;              /* KOPPEL_THREADS, HTTP worker threads, default = pool size */
   bool db_prepared;         /* KOPPEL_DB_PREPARED on (default) | off: off for pgbouncer in transaction mode */
   char *cors_origins;       /* KOPPEL_CORS_ORIGINS: comma-separated origins, "*" or NULL (no CORS) */
+  int idle_timeout_s;       /* KOPPEL_IDLE_TIMEOUT_S, default 60: an idle connection is closed after it */
+  bool webhook_allow_private; /* KOPPEL_WEBHOOK_ALLOW_PRIVATE=1: webhook targets may be private addresses */
+  int rate_limit;           /* KOPPEL_RATE_LIMIT requests per second per subject, 0 (default): no limit */
+  int rate_burst;           /* KOPPEL_RATE_BURST, the bucket size, default 2 x the rate */
   bool dev_secret;          /* true when the built-in development secret is in use */
 };
 

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -49,10 +51,40 @@ static long unb64url(const char *in, size_t n, unsigned char *out, size_t cap) {
   return (long)o;
 }
 
+/* SHA-256 fetched once: OpenSSL 3's one-shot HMAC() looks the MAC and the
+ * digest up by name on every call (a tenth of a page's CPU in the service). */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static void sha256_fetch(void) { sha256 = EVP_MD_fetch(NULL, "SHA256", NULL); }
+
+/* HMAC-SHA256 (RFC 2104) of a payload of at most 128 bytes. */
+static bool hmac_sha256(const char *key, const char *msg, size_t n, unsigned char mac[32]) {
+  pthread_once(&sha256_once, sha256_fetch);
+  unsigned char k[64] = {0}, buf[64 + 128];
+  unsigned int len = 0;
+  size_t kn = strlen(key);
+  if (!sha256 || n > 128) return false;
+  if (kn > sizeof k) {
+    if (!EVP_Digest(key, kn, k, &len, sha256, NULL)) return false;
+  } else {
+    memcpy(k, key, kn);
+  }
+  for (int i = 0; i < 64; i++) buf[i] = k[i] ^ 0x36;
+  memcpy(buf + 64, msg, n);
+  if (!EVP_Digest(buf, 64 + n, mac, &len, sha256, NULL)) return false;
+  for (int i = 0; i < 64; i++) buf[i] = k[i] ^ 0x5c;
+  memcpy(buf + 64, mac, 32);
+  bool ok = EVP_Digest(buf, 64 + 32, mac, &len, sha256, NULL) == 1;
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(buf, sizeof buf);
+  return ok;
+}
+
 static void sign(const char *secret, const char *payload, size_t n, char *out) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int maclen = 0;
-  HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)payload, n, mac, &maclen);
+  if (!hmac_sha256(secret, payload, n, mac))
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)payload, n, mac, &maclen);
   b64url(mac, 16, out); /* 128 bits are plenty to detect tampering */
 }
 

@@ -19,11 +19,20 @@
 #include "service/jsonutil.h"
 #include "service/log.h"
 #include "service/problem.h"
+#include "service/ratelimit.h"
 #include "service/validate.h"
 
 #define MAX_ROUTE_TABLES 32
 #define MAX_ROUTES 256
 #define NBUCKETS 12
+/* Request line and header limits, answered 414 / 431 as problem+json. MHD's
+ * per-connection memory (MHD_MEMORY) is larger, so requests between these
+ * limits and it reach us; beyond it, MHD answers 414 or 431 itself (with its
+ * own short HTML body) and closes the connection. */
+#define MAX_URL 8192
+#define MAX_HEADERS 100
+#define MAX_HEADER_BYTES 32768
+#define MHD_MEMORY (128 * 1024)
 
 static const struct route *tables[MAX_ROUTE_TABLES];
 static int table_base[MAX_ROUTE_TABLES]; /* index of a table's first route in route_stats */
@@ -47,6 +56,9 @@ static int nroutes = RS_FIRST;
 static atomic_long m_in_flight;
 static atomic_ulong m_db_errors;
 static atomic_bool m_draining; /* set on SIGTERM: answer what was sent, then close */
+static struct ratelimit *limiter; /* KOPPEL_RATE_LIMIT; NULL when off */
+static atomic_ulong m_rate_limited;
+#define RATE_SLOTS 65536          /* subjects remembered: 1.5 MiB */
 
 void routes_add(const struct route *routes) {
   if (ntables >= MAX_ROUTE_TABLES) return;
@@ -147,6 +159,23 @@ void reply_problem(struct req *r, int status, const char *fmt, ...) {
   send_problem_obj(r, status, problem_new(status, NULL, detail, NULL));
 }
 
+void reply_created(struct req *r, const char *prefix, const char *id, const char *json) {
+  char loc[256];
+  snprintf(loc, sizeof loc, "%s%s", prefix, id);
+  set_header(r, "Location", loc);
+  reply_json_text(r, 201, json, true);
+}
+
+bool req_no_body(struct req *r) {
+  static const struct field NONE[] = {{0}};
+  if (!r->body || json_object_size(r->body) == 0) return true;
+  json_t *errors = json_array();
+  bool unknown = false;
+  fields_check(r->body, NONE, "", errors, &unknown);
+  reply_invalid(r, errors, unknown);
+  return false;
+}
+
 void reply_invalid(struct req *r, json_t *errors, bool unknown) {
   int status = unknown ? 400 : 422;
   char detail[600] = "the request body is not valid";
@@ -213,6 +242,13 @@ const char *req_query(struct req *r, const char *name) {
 }
 
 bool req_check_query(struct req *r, const char *const *allowed) {
+  /* A parameter that is not UTF-8 once decoded never reaches map_url: refused
+   * here, or an unknown or invalid one would pass unseen. */
+  const char *q = r->u->http_url ? strchr(r->u->http_url, '?') : NULL;
+  if (q && !v_query_utf8(q + 1)) {
+    reply_problem(r, 400, "the query string is not UTF-8 once percent-decoded");
+    return false;
+  }
   const char **keys = u_map_enum_keys(r->u->map_url);
   for (int i = 0; keys && keys[i]; i++) {
     if (v_enum(keys[i], allowed) < 0) {
@@ -321,6 +357,41 @@ PGresult *req_exec(struct req *r, const char *sql, int n, const char *const *par
   return NULL;
 }
 
+void reply_page_rows(struct req *r, const PGresult *res, int limit, const char *scope) {
+  int n = PQntuples(res), shown = n < limit ? n : limit;
+  char cursor[200] = "null";
+  if (n > limit && shown > 0) {
+    long long seq = 0;
+    v_strtonum(PQgetvalue(res, shown - 1, 1), 0, 9007199254740991LL, &seq);
+    char c[180];
+    cursor_encode(r->app->cfg.cursor_secret, scope, seq, c, sizeof c);
+    snprintf(cursor, sizeof cursor, "\"%s\"", c);
+  }
+  static const char head[] = "{\"items\":[", mid[] = "],\"next_cursor\":";
+  size_t nc = strlen(cursor), len = sizeof head + sizeof mid + nc + 2;
+  for (int i = 0; i < shown; i++) len += (size_t)PQgetlength(res, i, 0) + 1;
+  char *body = malloc(len);
+  if (!body) {
+    reply_problem(r, 500, "out of memory");
+    return;
+  }
+  char *o = body;
+  memcpy(o, head, sizeof head - 1), o += sizeof head - 1;
+  bool first = true;
+  for (int i = 0; i < shown; i++) {
+    if (PQgetisnull(res, i, 0)) continue;
+    if (!first) *o++ = ',';
+    first = false;
+    size_t k = (size_t)PQgetlength(res, i, 0);
+    memcpy(o, PQgetvalue(res, i, 0), k), o += k;
+  }
+  memcpy(o, mid, sizeof mid - 1), o += sizeof mid - 1;
+  memcpy(o, cursor, nc), o += nc;
+  *o++ = '}';
+  reply_raw(r, 200, "application/json", body, (size_t)(o - body));
+  free(body);
+}
+
 void reply_page(struct req *r, const PGresult *res, const char *scope) {
   const char *items = PQntuples(res) ? PQgetvalue(res, 0, 0) : "[]";
   bool more = PQntuples(res) && strcmp(PQgetvalue(res, 0, 2), "t") == 0;
@@ -332,14 +403,21 @@ void reply_page(struct req *r, const PGresult *res, const char *scope) {
     cursor_encode(r->app->cfg.cursor_secret, scope, seq, c, sizeof c);
     snprintf(cursor, sizeof cursor, "\"%s\"", c);
   }
-  size_t len = strlen(items) + strlen(cursor) + 40;
+  /* pieces copied, not printed: a page is tens of kilobytes */
+  static const char head[] = "{\"items\":", mid[] = ",\"next_cursor\":";
+  size_t ni = strlen(items), nc = strlen(cursor), len = sizeof head - 1 + ni + sizeof mid - 1 + nc + 1;
   char *body = malloc(len);
   if (!body) {
     reply_problem(r, 500, "out of memory");
     return;
   }
-  snprintf(body, len, "{\"items\":%s,\"next_cursor\":%s}", items, cursor);
-  reply_raw(r, 200, "application/json", body, strlen(body));
+  char *o = body;
+  memcpy(o, head, sizeof head - 1), o += sizeof head - 1;
+  memcpy(o, items, ni), o += ni;
+  memcpy(o, mid, sizeof mid - 1), o += sizeof mid - 1;
+  memcpy(o, cursor, nc), o += nc;
+  *o++ = '}';
+  reply_raw(r, 200, "application/json", body, (size_t)(o - body));
   free(body);
 }
 
@@ -485,8 +563,51 @@ static void options(struct req *r, const char *allow) {
   reply_empty(r, 204);
 }
 
+/* An oversized URL or header block: 414 / 431, then the connection closes. */
+static bool too_large(struct req *r) {
+  size_t ulen = r->u->http_url ? strlen(r->u->http_url) : 0;
+  size_t n = 0, bytes = 0;
+  const char **keys = u_map_enum_keys(r->u->map_header);
+  for (; keys && keys[n]; n++) {
+    const char *v = u_map_get(r->u->map_header, keys[n]);
+    bytes += strlen(keys[n]) + (v ? strlen(v) : 0) + 4;
+  }
+  if (ulen <= MAX_URL && n <= MAX_HEADERS && bytes <= MAX_HEADER_BYTES) return false;
+  r->stats = RS_UNMATCHED;
+  r->route = "too-large";
+  set_header(r, "Connection", "close");
+  if (ulen > MAX_URL) reply_problem(r, 414, "the URL is %zu bytes long; at most %d are accepted", ulen, MAX_URL);
+  else reply_problem(r, 431, "the request has %zu header fields of %zu bytes; at most %d fields of %d bytes are accepted",
+                     n, bytes, MAX_HEADERS, MAX_HEADER_BYTES);
+  return true;
+}
+
+/* KOPPEL_RATE_LIMIT: the token's subject (or, for a public route, the
+ * client address) past its bucket gets 429 with Retry-After; nothing runs. */
+static bool rate_limited(struct req *r) {
+  const void *key = r->claims.sub;
+  size_t len = strlen(r->claims.sub);
+  const struct sockaddr *sa = r->u->client_address;
+  if (!r->authed) {
+    len = 0;
+    if (sa && sa->sa_family == AF_INET) key = &((const struct sockaddr_in *)(const void *)sa)->sin_addr, len = 4;
+    if (sa && sa->sa_family == AF_INET6) key = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, len = 16;
+  }
+  int64_t wait = ratelimit_take(limiter, key, len, ratelimit_now_ns());
+  if (!wait) return false;
+  atomic_fetch_add(&m_rate_limited, 1);
+  long s = ratelimit_retry_after_s(wait);
+  char secs[24];
+  snprintf(secs, sizeof secs, "%ld", s);
+  set_header(r, "Retry-After", secs);
+  reply_problem(r, 429, "more than %d requests per second (bursts of %d) from this %s; retry after %ld s",
+                r->app->cfg.rate_limit, r->app->cfg.rate_burst, r->authed ? "subject" : "address", s);
+  return true;
+}
+
 static void dispatch(struct req *r) {
   const char *path = r->u->url_path;
+  if (too_large(r)) return;
   char buf[1024];
   char allow[128] = "";
   const struct route *found = NULL;
@@ -527,11 +648,14 @@ static void dispatch(struct req *r) {
   match(found->pattern, path, buf, sizeof buf, r->param);
   if (!(found->flags & R_PUBLIC)) {
     if (!authenticate(r)) return;
+    if (limiter && rate_limited(r)) return;
     if (!(found->roles & ROLE_BIT(r->claims.role))) {
       reply_problem(r, 403, "the role %s may not %s %s", role_name(r->claims.role), r->method,
                     found->pattern);
       return;
     }
+  } else if (limiter && !(found->flags & R_NO_RATE_LIMIT) && rate_limited(r)) {
+    return;
   }
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
     /* writes take no query parameters: a stray one is a client mistake */
@@ -691,6 +815,9 @@ char *metrics_render(struct app *app) {
             "# TYPE koppel_db_errors_total counter\n"
             "koppel_db_errors_total %lu\n",
             atomic_load(&m_in_flight), size, in_use, waiting, timeouts, atomic_load(&m_db_errors));
+  sb_printf(&b, "# HELP koppel_http_rate_limited_total Requests answered 429 (KOPPEL_RATE_LIMIT).\n"
+                "# TYPE koppel_http_rate_limited_total counter\n"
+                "koppel_http_rate_limited_total %lu\n", atomic_load(&m_rate_limited));
   return b.p;
 }
 
@@ -718,17 +845,29 @@ int http_serve(struct app *app) {
   struct MHD_OptionItem ops[] = {
     {MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL},
     {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
-    {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+    {MHD_OPTION_CONNECTION_MEMORY_LIMIT, MHD_MEMORY, NULL},
+    {MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.idle_timeout_s, NULL},
     {MHD_OPTION_SOCK_ADDR, 0, (void *)&addr},
     {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
     {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
     {MHD_OPTION_END, 0, NULL}};
+  if (app->cfg.rate_limit > 0 &&
+      !(limiter = ratelimit_new(app->cfg.rate_limit, app->cfg.rate_burst, RATE_SLOTS))) {
+    log_error("", "could not allocate the rate limiter");
+    ulfius_clean_instance(&inst);
+    return 1;
+  }
   if (ulfius_start_framework_with_mhd_options(
         &inst, MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG, ops) != U_OK) {
     log_error("", "could not listen on %s:%u", app->cfg.listen_host, app->cfg.listen_port);
     ulfius_clean_instance(&inst);
+    ratelimit_free(limiter);
+    limiter = NULL;
     return 1;
   }
+  if (limiter)
+    log_info("rate limit: %d requests per second per subject, bursts of %d", app->cfg.rate_limit,
+             app->cfg.rate_burst);
   log_info("listening on %s:%u with %d threads and %d database connections", app->cfg.listen_host,
            app->cfg.listen_port, app->cfg.threads, app->cfg.pool_size);
 
@@ -744,7 +883,11 @@ int http_serve(struct app *app) {
    * request it sent, with Connection: close, and no more. Stop once nothing
    * runs and the connections are gone (or only idle ones stay for a second). */
   atomic_store(&m_draining, true);
-  MHD_quiesce_daemon(inst.mhd_daemon);
+  /* MHD stops accepting but leaves the socket to us: until it is closed the
+   * kernel still completes handshakes into the backlog, and those clients
+   * would wait for nothing. Closed, a new connection is refused at once. */
+  MHD_socket lsock = MHD_quiesce_daemon(inst.mhd_daemon);
+  if (lsock != MHD_INVALID_SOCKET) close(lsock);
   int idle_ticks = 0;
   for (int i = 0; i < 80; i++) { /* at most 8 s */
     const union MHD_DaemonInfo *info =
@@ -756,6 +899,8 @@ int http_serve(struct app *app) {
   }
   ulfius_stop_framework(&inst);
   ulfius_clean_instance(&inst);
+  ratelimit_free(limiter);
+  limiter = NULL;
   log_info("stopped");
   return 0;
 }

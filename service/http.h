@@ -49,7 +49,8 @@ enum route_flags {
   R_PUBLIC = 1,        /* no token needed */
   R_BODY = 2,          /* a JSON object body is required */
   R_BODY_OPTIONAL = 4, /* an empty body or a JSON object */
-  R_MERGE_PATCH = 8    /* accepts application/merge-patch+json too */
+  R_MERGE_PATCH = 8,   /* accepts application/merge-patch+json too */
+  R_NO_RATE_LIMIT = 16 /* never limited by KOPPEL_RATE_LIMIT (probes and metrics) */
 };
 
 struct route {
@@ -73,6 +74,9 @@ int http_serve(struct app *app);
 void reply_json_text(struct req *r, int status, const char *json, bool etag);
 /* A jansson body (stolen). */
 void reply_json(struct req *r, int status, json_t *body);
+/* 201 with Location: prefix followed by id ("/v1/meetings/", id), the JSON text
+ * body (borrowed) and its ETag. */
+void reply_created(struct req *r, const char *prefix, const char *id, const char *json);
 void reply_empty(struct req *r, int status);
 void reply_raw(struct req *r, int status, const char *content_type, const char *body, size_t len);
 /* A problem+json with detail (printf-style). */
@@ -80,6 +84,10 @@ void reply_problem(struct req *r, int status, const char *fmt, ...) __attribute_
 /* A validation problem; errors (stolen) is an array of {pointer, message}.
  * Status 400 when unknown is set, otherwise 422. */
 void reply_invalid(struct req *r, json_t *errors, bool unknown);
+/* For actions that take no body (or an empty object): true when there is none;
+ * otherwise answers 400 naming every member (422 for a read-only one) and
+ * returns false. */
+bool req_no_body(struct req *r);
 /* Maps a failed PGresult to a status: 23505→409, 23503→422, 23514/22xxx→422,
  * KPxxx (raised by our SQL, message as detail)→xxx, 57014/08xxx→503, else 500. */
 void reply_db_error(struct req *r, const PGresult *res);
@@ -121,6 +129,11 @@ PGresult *req_exec(struct req *r, const char *sql, int n, const char *const *par
 /* Replies {"items": [...], "next_cursor": ...} from a result whose first row
  * has columns items (json array text), last_seq (bigint) and more (bool). */
 void reply_page(struct req *r, const PGresult *res, const char *scope);
+/* The same from one row per item: column 0 the item's JSON text (NULL rows
+ * are left out), column 1 its seq; up to limit + 1 rows, the extra one
+ * meaning there is a next page. The items are joined here, once, rather than
+ * aggregated into one large value in the database. */
+void reply_page_rows(struct req *r, const PGresult *res, int limit, const char *scope);
 
 /* Helpers for scoping by the caller's claims: "t"/"f" and the prg array literal. */
 const char *claims_all(struct req *r);

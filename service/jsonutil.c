@@ -212,3 +212,13 @@ void etag_of(const char *data, size_t len, char *out, size_t outlen) {
   }
   snprintf(out, outlen, "\"%016llx\"", h);
 }
+
+void fields_strip(json_t *doc, const char *const names[], const char *message, json_t *errors) {
+  for (size_t i = 0; names[i]; i++) {
+    if (!json_object_get(doc, names[i])) continue;
+    char ptr[256];
+    pointer_to(ptr, sizeof ptr, "", names[i]);
+    problem_add(errors, ptr, "%s", message);
+    json_object_del(doc, names[i]);
+  }
+}

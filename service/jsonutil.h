@@ -54,4 +54,8 @@ void merge_patch(json_t *target, const json_t *patch);
 /* FNV-1a 64 of data as a quoted strong ETag into out (>= 24 bytes). */
 void etag_of(const char *data, size_t len, char *out, size_t outlen);
 
+/* Removes from doc (an object) every member named in names (NULL-terminated),
+ * adding {"/name", message} to errors for each: fields a body may not set. */
+void fields_strip(json_t *doc, const char *const names[], const char *message, json_t *errors);
+
 #endif

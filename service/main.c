@@ -93,6 +93,7 @@ static int cmd_serve(struct config *cfg) {
   staff_register();
   partners_register();
   participants_register();
+  eligibility_register();
   pairs_register();
   meetings_register();
   suggestions_register();
@@ -101,6 +102,10 @@ static int cmd_serve(struct config *cfg) {
   outcomes_register();
   stats_register();
   surveys_register();
+  trainings_register();
+  activities_register();
+  privacy_register();
+  feedback_register();
   int rc = webhooks_start(&app) == 0 ? http_serve(&app) : 2; /* webhook routes and delivery worker */
   webhooks_stop();
   db_pool_free(app.pool);

@@ -152,6 +152,56 @@ bool v_url(const char *s) {
   return true;
 }
 
+bool v_utf8(const char *s, size_t n) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < n) {
+    unsigned int c = u[i];
+    size_t len;
+    if (c < 0x80) len = 1;
+    else if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c >= 0xE0 && c <= 0xEF) len = 3;
+    else if (c >= 0xF0 && c <= 0xF4) len = 4;
+    else return false;
+    if (len > n - i) return false;
+    for (size_t j = 1; j < len; j++)
+      if ((u[i + j] & 0xC0) != 0x80) return false;
+    if ((c == 0xE0 && u[i + 1] < 0xA0) || (c == 0xED && u[i + 1] >= 0xA0) || /* overlong, surrogate */
+        (c == 0xF0 && u[i + 1] < 0x90) || (c == 0xF4 && u[i + 1] >= 0x90))   /* overlong, > U+10FFFF */
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool v_query_utf8(const char *query) {
+  /* Decoded in pieces: '&' and '=' are ASCII, so a sequence never spans a
+   * piece boundary validly, and the pieces are cut at a character start. */
+  unsigned char buf[256];
+  size_t n = 0;
+  for (const char *c = query; c && *c; c++) {
+    unsigned char b = (unsigned char)*c;
+    if (*c == '%' && hex_digit(c[1]) >= 0 && hex_digit(c[2]) >= 0) {
+      b = (unsigned char)(hex_digit(c[1]) * 16 + hex_digit(c[2]));
+      c += 2;
+    }
+    if (n >= sizeof buf - 4 && (b & 0xC0) != 0x80) {
+      if (!v_utf8((const char *)buf, n)) return false;
+      n = 0;
+    }
+    if (n == sizeof buf) return false; /* more than 3 continuation bytes in a row */
+    buf[n++] = b;
+  }
+  return v_utf8((const char *)buf, n);
+}
+
 bool v_strtonum(const char *s, long long min, long long max, long long *out) {
   if (!s || !*s) return false;
   if (!is_digit(*s) && !(*s == '-' && is_digit(s[1]))) return false;

@@ -252,6 +252,9 @@ static void integer_variables(void **state) {
     {"KOPPEL_POOL_WAIT_MS", "1", "60000", "0", "60001"},
     {"KOPPEL_STATEMENT_TIMEOUT_MS", "10", "600000", "9", "600001"},
     {"KOPPEL_THREADS", "1", "256", "0", "257"},
+    {"KOPPEL_IDLE_TIMEOUT_S", "1", "3600", "0", "3601"},
+    {"KOPPEL_RATE_LIMIT", "0", "1000000", "-1", "1000001"},
+    {"KOPPEL_RATE_BURST", "1", "1000000", "0", "1000001"},
   };
   for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
     const struct int_rule *r = &rules[i];
@@ -291,13 +294,60 @@ static void message_quotes_value(void **state) {
   config_free(&cfg);
 }
 
+/* KOPPEL_WEBHOOK_ALLOW_PRIVATE: off by default; 0/off and 1/on; anything else stops the process. */
+static void webhook_allow_private(void **state) {
+  (void)state;
+  struct config cfg;
+  ENV("KOPPEL_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+  assert_int_equal(load(&cfg), 0);
+  assert_false(cfg.webhook_allow_private);
+  assert_int_equal(cfg.idle_timeout_s, 60);
+  config_free(&cfg);
+  static const char *const on[] = {"1", "on"}, *const off[] = {"0", "off", ""};
+  for (size_t i = 0; i < 2; i++) {
+    expect_good("KOPPEL_WEBHOOK_ALLOW_PRIVATE", on[i], &cfg);
+    assert_true(cfg.webhook_allow_private);
+    config_free(&cfg);
+  }
+  for (size_t i = 0; i < 3; i++) {
+    expect_good("KOPPEL_WEBHOOK_ALLOW_PRIVATE", off[i], &cfg);
+    assert_false(cfg.webhook_allow_private);
+    config_free(&cfg);
+  }
+  expect_bad("KOPPEL_WEBHOOK_ALLOW_PRIVATE", "yes", "0 or 1");
+  expect_bad("KOPPEL_WEBHOOK_ALLOW_PRIVATE", "2", "0 or 1");
+}
+
+/* KOPPEL_RATE_LIMIT: off (0) by default; KOPPEL_RATE_BURST defaults to twice the rate. */
+static void rate_limit(void **state) {
+  (void)state;
+  struct config cfg;
+  ENV("KOPPEL_JWT_SECRET", "0123456789abcdef0123456789abcdef");
+  assert_int_equal(load(&cfg), 0);
+  assert_int_equal(cfg.rate_limit, 0);
+  config_free(&cfg);
+  expect_good("KOPPEL_RATE_LIMIT", "50", &cfg);
+  assert_int_equal(cfg.rate_limit, 50);
+  assert_int_equal(cfg.rate_burst, 100);
+  config_free(&cfg);
+  expect_good("KOPPEL_RATE_LIMIT", "1000000", &cfg);
+  assert_int_equal(cfg.rate_burst, 1000000); /* twice the rate, within the bound */
+  config_free(&cfg);
+  ENV("KOPPEL_RATE_LIMIT", "5", "KOPPEL_RATE_BURST", "5");
+  assert_int_equal(load(&cfg), 0);
+  assert_int_equal(cfg.rate_limit, 5);
+  assert_int_equal(cfg.rate_burst, 5);
+  config_free(&cfg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(defaults),           cmocka_unit_test(empty_values_are_defaults),
     cmocka_unit_test(values_are_taken),   cmocka_unit_test(cursor_secret_derived),
     cmocka_unit_test(listen_parsing),     cmocka_unit_test(jwt_alg_values),
     cmocka_unit_test(short_secret),       cmocka_unit_test(public_key_file),
-    cmocka_unit_test(integer_variables),  cmocka_unit_test(message_quotes_value),
+    cmocka_unit_test(integer_variables), cmocka_unit_test(webhook_allow_private),  cmocka_unit_test(message_quotes_value),
+    cmocka_unit_test(rate_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -422,6 +422,23 @@ static void utf8_lengths(void **state) {
   assert_int_equal(utf8_length("a\xc3\xa9\xe2\x82\xac"), 3);
 }
 
+/* fields_strip: named members leave the body, each with an error; others stay. */
+static void strip_members(void **state) {
+  (void)state;
+  static const char *const names[] = {"id", "a/b", "absent", NULL};
+  json_t *doc = json_loads("{\"id\":1,\"a/b\":null,\"keep\":true}", 0, NULL);
+  json_t *errors = json_array();
+  fields_strip(doc, names, "is read-only", errors);
+  assert_int_equal(json_object_size(doc), 1);
+  assert_non_null(json_object_get(doc, "keep"));
+  assert_int_equal(json_array_size(errors), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")), "/id");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "pointer")), "/a~1b");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "message")), "is read-only");
+  json_decref(doc);
+  json_decref(errors);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(valid_full_body),     cmocka_unit_test(required_fields),
@@ -434,6 +451,7 @@ int main(void) {
     cmocka_unit_test(rfc7396_examples),    cmocka_unit_test(rfc7396_non_object_members),
     cmocka_unit_test(merge_does_not_alias), cmocka_unit_test(etags),
     cmocka_unit_test(etag_is_fnv1a),    cmocka_unit_test(utf8_lengths),
+    cmocka_unit_test(strip_members),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

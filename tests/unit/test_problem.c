@@ -106,7 +106,8 @@ static void titles(void **state) {
            {413, "Content Too Large"},   {415, "Unsupported Media Type"},
            {422, "Unprocessable Content"}, {428, "Precondition Required"},
            {500, "Internal Server Error"}, {503, "Service Unavailable"},
-           {418, "Client Error"},        {429, "Client Error"},
+           {418, "Client Error"},        {429, "Too Many Requests"},
+           {451, "Client Error"},
            {502, "Server Error"},        {504, "Server Error"}};
   for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
     if (strcmp(problem_title(t[i].status), t[i].title) != 0)
@@ -115,11 +116,30 @@ static void titles(void **state) {
   }
 }
 
+/* A pointer or message cut inside a UTF-8 sequence (snprintf of client
+ * input) keeps its valid prefix instead of losing the whole error. */
+static void cut_utf8_kept(void **state) {
+  (void)state;
+  json_t *errors = json_array();
+  problem_add(errors, "/\xc3\xa9\xc3", "unknown field");          /* "/é" and half an é */
+  problem_add(errors, "/a\xff" "b", "bad byte \xed\xa0\x80 here");      /* a stray byte, a surrogate */
+  assert_int_equal(json_array_size(errors), 2);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 0), "pointer")), "/\xc3\xa9");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "pointer")), "/a");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(errors, 1), "message")), "bad byte ");
+  json_decref(errors);
+  json_t *p = problem_new(404, NULL, "no survey \xf0\x9f\x9a", NULL);
+  assert_non_null(p);
+  assert_string_equal(json_string_value(json_object_get(p, "detail")), "no survey ");
+  json_decref(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(plain_problem),     cmocka_unit_test(defaults_and_title),
     cmocka_unit_test(errors_are_stolen), cmocka_unit_test(add_shape),
     cmocka_unit_test(serialises_as_expected), cmocka_unit_test(titles),
+    cmocka_unit_test(cut_utf8_kept),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

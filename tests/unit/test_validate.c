@@ -221,9 +221,40 @@ static void enum_index(void **state) {
   assert_int_equal(v_enum("mentor", none), -1);
 }
 
+static void utf8(void **state) {
+  (void)state;
+  assert_true(v_utf8("", 0));
+  assert_true(v_utf8("a\xc3\xa9\xe2\x80\x94\xf0\x9f\x9a\x80", 10)); /* a é — 🚀 */
+  assert_false(v_utf8("\xc3", 1));                                   /* cut short */
+  assert_false(v_utf8("\xc3\xa9\xc3", 3));
+  assert_false(v_utf8("\xc0\xaf", 2));                               /* overlong / */
+  assert_false(v_utf8("\xe0\x80\xaf", 3));
+  assert_false(v_utf8("\xed\xa0\x80", 3));                           /* a surrogate */
+  assert_false(v_utf8("\xf4\x90\x80\x80", 4));                       /* above U+10FFFF */
+  assert_false(v_utf8("\xff", 1));
+  assert_false(v_utf8("\x80", 1));
+}
+
+static void query_utf8(void **state) {
+  (void)state;
+  assert_true(v_query_utf8(""));
+  assert_true(v_query_utf8("status=waiting&q=J%C3%BCrgen+M&limit=10"));
+  assert_true(v_query_utf8("q=100%&x=%zz%4"));                         /* a bare % stands for itself */
+  assert_false(v_query_utf8("status=%C3"));
+  assert_false(v_query_utf8("zz%C3=1"));
+  assert_false(v_query_utf8("q=%C3&x=%A9"));                           /* not across '&' */
+  assert_false(v_query_utf8("q=\xc3"));                                /* raw bytes too */
+  char long_q[4000] = "q=";
+  for (int i = 0; i < 600; i++) strcat(long_q, "%C3%A9");              /* across the 256-byte pieces */
+  assert_true(v_query_utf8(long_q));
+  strcat(long_q, "%C3");
+  assert_false(v_query_utf8(long_q));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(uuid),           cmocka_unit_test(date_calendar),
+    cmocka_unit_test(utf8),           cmocka_unit_test(query_utf8),
     cmocka_unit_test(date_format),    cmocka_unit_test(timestamp),
     cmocka_unit_test(email),          cmocka_unit_test(nace),
     cmocka_unit_test(isco),           cmocka_unit_test(cefr),
