@@ -4,7 +4,8 @@
  * mentees of their programmes, and the mentees whose outcome measurement is
  * due. Computed on each request by followups() in
  * sql/0004_suggestions_followups.sql (with outcome_due since
- * sql/0006_outcomes_stats.sql); nothing is stored. Keyset pages on the
+ * sql/0006_outcomes_stats.sql, and no_recent_activity since
+ * sql/0014_trainings_activities.sql); nothing is stored. Keyset pages on the
  * list's own order (due_since, kind, object), encoded by SQL in one bigint. */
 #include <stdio.h>
 
@@ -12,7 +13,7 @@
 #include "service/http.h"
 
 static const char *const KINDS[] = {"decision_pending", "first_month_call", "no_recent_meeting",
-                                    "waiting_too_long", "outcome_due", NULL};
+                                    "waiting_too_long", "outcome_due", "no_recent_activity", NULL};
 
 static void list(struct req *r) {
   static const char *const allowed[] = {"limit", "cursor", "kind", "programme_id", "updated_since", NULL};

@@ -10,35 +10,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-static const char *const MODES[] = {"in_person", "phone", "video", "chat", "email", NULL};
-static const char *const PLACES[] = {"workplace", "library", "cafe", "online", "other", NULL};
-static const char *const INITIATORS[] = {"mentor", "mentee", "coach", NULL};
-
-/* Whether a string can be a topic key at all; membership of the programme's
- * vocabulary is checked in SQL, naming the key. */
-static bool topic_len(const char *s) {
-  size_t n = utf8_length(s);
-  return n >= 1 && n <= 64;
-}
-
-#define NOTHING NULL, NULL, NULL, NULL, NULL
-#define END_OF_FIELDS {NULL, 0, false, false, 0, 0, NOTHING}
-
-static const struct field MEETING[] = {
-  {"held_on", FT_DATE, true, false, 0, 0, NOTHING},
-  {"duration_minutes", FT_INT, true, false, 1, 600, NOTHING},
-  {"mode", FT_ENUM, true, false, 0, 0, MODES, NULL, NULL, NULL, NULL},
-  {"place", FT_ENUM, false, true, 0, 0, PLACES, NULL, NULL, NULL, NULL},
-  {"topics", FT_STR_ARRAY, false, false, 0, 3, NULL, topic_len, "a topic key of 1 to 64 characters", NULL, NULL},
-  {"initiated_by", FT_ENUM, false, true, 0, 0, INITIATORS, NULL, NULL, NULL, NULL},
-  {"summary", FT_STRING, false, true, 0, 4000, NOTHING},
-  {"next_steps", FT_STRING, false, true, 0, 4000, NOTHING},
-  END_OF_FIELDS};
 
 /* Fields the service sets; a body naming them is told so (422), not "unknown". */
 static const char *const READ_ONLY[] = {"id", "pair_id", "reported_by", "created_at", "updated_at", NULL};
@@ -105,19 +81,9 @@ static json_t *check_body(struct req *r, bool partial, json_t *errors, bool *unk
     reply_problem(r, 500, "out of memory");
     return NULL;
   }
-  const char *key;
-  json_t *v;
-  void *tmp;
-  json_object_foreach_safe(doc, tmp, key, v) {
-    if (v_enum(key, READ_ONLY) >= 0) {
-      char ptr[64];
-      snprintf(ptr, sizeof ptr, "/%s", key);
-      problem_add(errors, ptr, "is read-only (set by the service)");
-      json_object_del(doc, key);
-    }
-  }
-  if (partial) fields_check_patch(doc, MEETING, "", errors, unknown);
-  else fields_check(doc, MEETING, "", errors, unknown);
+  fields_strip(doc, READ_ONLY, "is read-only (set by the service)", errors);
+  if (partial) fields_check_patch(doc, meeting_fields, "", errors, unknown);
+  else fields_check(doc, meeting_fields, "", errors, unknown);
   return doc;
 }
 
@@ -195,10 +161,7 @@ static void create(struct req *r) {
   text = json_dumps(doc, JSON_COMPACT);
   const char *p[] = {r->param[0], r->claims.sub, text};
   if (!text || !(res = req_exec(r, sql, 3, p)) || !req_commit(r)) goto out;
-  char loc[80];
-  snprintf(loc, sizeof loc, "/v1/meetings/%s", PQgetvalue(res, 0, 0));
-  set_header(r, "Location", loc);
-  reply_json_text(r, 201, PQgetvalue(res, 0, 1), true);
+  reply_created(r, "/v1/meetings/", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
   goto out;
 invalid:
   reply_invalid(r, errors, unknown);

@@ -12,23 +12,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-static const char *const STATUSES[] = {"job_at_level", "job_below_level", "training", "internship", "seeking",
-                                       "other", NULL};
-
-#define NOTHING NULL, NULL, NULL, NULL, NULL
-#define END_OF_FIELDS {NULL, 0, false, false, 0, 0, NOTHING}
-
-static const struct field OUTCOME[] = {
-  {"measured_on", FT_DATE, true, false, 0, 0, NOTHING},
-  {"months_after_end", FT_INT, false, false, 0, 120, NOTHING},
-  {"status", FT_ENUM, true, false, 0, 0, STATUSES, NULL, NULL, NULL, NULL},
-  {"employer_partner_id", FT_UUID, false, true, 0, 0, NOTHING},
-  END_OF_FIELDS};
 
 /* Fields the service sets; a body naming them is told so (422), not "unknown". */
 static const char *const READ_ONLY[] = {"id", "participant_id", "created_at", "updated_at", NULL};
@@ -87,19 +75,9 @@ static json_t *check_body(struct req *r, bool partial, json_t *errors, bool *unk
     reply_problem(r, 500, "out of memory");
     return NULL;
   }
-  const char *key;
-  json_t *v;
-  void *tmp;
-  json_object_foreach_safe(doc, tmp, key, v) {
-    if (v_enum(key, READ_ONLY) >= 0) {
-      char ptr[64];
-      snprintf(ptr, sizeof ptr, "/%s", key);
-      problem_add(errors, ptr, "is read-only (set by the service)");
-      json_object_del(doc, key);
-    }
-  }
-  if (partial) fields_check_patch(doc, OUTCOME, "", errors, unknown);
-  else fields_check(doc, OUTCOME, "", errors, unknown);
+  fields_strip(doc, READ_ONLY, "is read-only (set by the service)", errors);
+  if (partial) fields_check_patch(doc, outcome_fields, "", errors, unknown);
+  else fields_check(doc, outcome_fields, "", errors, unknown);
   return doc;
 }
 
@@ -185,10 +163,7 @@ static void create(struct req *r) {
   text = json_dumps(doc, JSON_COMPACT);
   const char *p[] = {r->param[0], text};
   if (!text || !(res = req_exec(r, sql, 2, p)) || !req_commit(r)) goto out;
-  char loc[80];
-  snprintf(loc, sizeof loc, "/v1/outcomes/%s", PQgetvalue(res, 0, 0));
-  set_header(r, "Location", loc);
-  reply_json_text(r, 201, PQgetvalue(res, 0, 1), true);
+  reply_created(r, "/v1/outcomes/", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
   goto out;
 invalid:
   reply_invalid(r, errors, unknown);

@@ -10,46 +10,13 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
 
 static const char *const STATUSES[] = {"proposed", "accepted", "active", "completed", "ended", "declined", NULL};
-static const char *const FREQUENCIES[] = {"weekly", "every_two_weeks", "monthly", "as_needed", NULL};
-static const char *const MODES[] = {"in_person", "phone", "video", "chat", "email", NULL};
-static const char *const CLOSE_STATUSES[] = {"completed", "ended", NULL};
-static const char *const END_REASONS[] = {"goal_reached", "no_click", "mentee_stopped", "mentor_stopped",
-                                          "moved", "other", NULL};
-
-#define NOTHING NULL, NULL, NULL, NULL, NULL
-#define END_OF_FIELDS {NULL, 0, false, false, 0, 0, NOTHING}
-
-static bool goal_ok(const char *s) {
-  size_t n = utf8_length(s);
-  return n >= 1 && n <= 500;
-}
-
-static const struct field AGREEMENTS[] = {
-  {"frequency", FT_ENUM, false, true, 0, 0, FREQUENCIES, NULL, NULL, NULL, NULL},
-  {"contact_modes", FT_STR_ARRAY, false, false, 0, 5, MODES, NULL, "in_person, phone, video, chat or email", NULL, NULL},
-  {"planned_end_on", FT_DATE, false, true, 0, 0, NOTHING},
-  END_OF_FIELDS};
-
-static const struct field PROPOSAL[] = {
-  {"mentor_id", FT_UUID, true, false, 0, 0, NOTHING},
-  {"mentee_id", FT_UUID, true, false, 0, 0, NOTHING},
-  {"coach_id", FT_UUID, false, true, 0, 0, NOTHING},
-  {"agreements", FT_OBJECT, false, false, 0, 0, NULL, NULL, NULL, AGREEMENTS, NULL},
-  {"goals", FT_STR_ARRAY, false, false, 0, 10, NULL, goal_ok, "a goal of 1 to 500 characters", NULL, NULL},
-  END_OF_FIELDS};
-
-/* What a PATCH may change: the pair's working arrangements, not its people. */
-static const struct field CHANGES[] = {
-  {"coach_id", FT_UUID, false, true, 0, 0, NOTHING},
-  {"agreements", FT_OBJECT, false, false, 0, 0, NULL, NULL, NULL, AGREEMENTS, NULL},
-  {"goals", FT_STR_ARRAY, false, false, 0, 10, NULL, goal_ok, "a goal of 1 to 500 characters", NULL, NULL},
-  END_OF_FIELDS};
 
 #define SCOPE(r) role_name((r)->claims.role), (r)->claims.sub, claims_all(r), claims_prg(r)
 
@@ -198,6 +165,9 @@ static void propose(struct req *r) {
     "  (SELECT x.id::text FROM pairs x WHERE x.mentee_id = p.id AND x.status IN ('proposed', 'accepted', 'active') LIMIT 1) AS open_as_mentee "
     "FROM participants p JOIN programmes g ON g.id = p.programme_id "
     "WHERE p.id IN ($1, $2)";
+  static const char sql_certs[] =
+    "SELECT nullif(array_to_string(missing_certificates($2, g.elig_required_certificates, current_date), ', '), '') "
+    "FROM programmes g WHERE g.id = $1";
   static const char sql_self_coach[] =
     "SELECT s.id::text FROM staff s JOIN staff_programmes sp ON sp.staff_id = s.id "
     "WHERE s.id = $1 AND s.role = 'coach' AND sp.programme_id = $2";
@@ -216,9 +186,9 @@ static void propose(struct req *r) {
     "FROM (SELECT $6::jsonb AS j) s, match_explain(ARRAY[$2::uuid], ARRAY[$3::uuid]) e RETURNING id::text";
   json_t *errors = json_array();
   bool unknown = false;
-  PGresult *lock = NULL, *people = NULL, *self = NULL, *ins = NULL;
+  PGresult *lock = NULL, *people = NULL, *self = NULL, *ins = NULL, *certs = NULL;
   char *text = NULL;
-  fields_check(r->body, PROPOSAL, "", errors, &unknown);
+  fields_check(r->body, pair_proposal_fields, "", errors, &unknown);
   if (json_array_size(errors)) goto invalid;
   const char *mentor = json_string_value(json_object_get(r->body, "mentor_id"));
   const char *mentee = json_string_value(json_object_get(r->body, "mentee_id"));
@@ -264,6 +234,15 @@ static void propose(struct req *r) {
                   open == 1 ? "" : "s", cap);
     goto out;
   }
+  /* the programme's rules.eligibility.mentor.required_certificates: each
+   * kind valid on the day of the proposal (sql/0013) */
+  const char *cp[] = {programme, mentor};
+  if (!(certs = req_exec(r, sql_certs, 2, cp))) goto out;
+  if (!PQgetisnull(certs, 0, 0)) {
+    reply_problem(r, 409, "the mentor holds no valid certificate of kind %s today, which the programme requires "
+                  "of its mentors", PQgetvalue(certs, 0, 0));
+    goto out;
+  }
   if (!coach && r->claims.role == ROLE_COACH) {
     /* a coach who proposes within their own programme coaches the pair */
     const char *sp[] = {r->claims.sub, programme};
@@ -292,25 +271,12 @@ out:
   PQclear(people);
   PQclear(self);
   PQclear(ins);
+  PQclear(certs);
 }
 
 /* Which side of the pair the caller is: "mentor" or "mentee" (visibility
  * already guarantees it is theirs). */
 static const char *side(struct req *r) { return r->claims.role == ROLE_MENTOR ? "mentor" : "mentee"; }
-
-static bool no_body_fields(struct req *r) {
-  if (!r->body || json_object_size(r->body) == 0) return true;
-  json_t *errors = json_array();
-  const char *key;
-  json_t *v;
-  json_object_foreach(r->body, key, v) {
-    char ptr[128];
-    snprintf(ptr, sizeof ptr, "/%s", key);
-    problem_add(errors, ptr, "unknown field");
-  }
-  reply_invalid(r, errors, true);
-  return false;
-}
 
 static void accept_pair(struct req *r) {
   static const char sql[] =
@@ -319,7 +285,7 @@ static void accept_pair(struct req *r) {
     "WHERE id = $1 RETURNING mentor_accepted_at IS NOT NULL AND mentee_accepted_at IS NOT NULL";
   static const char sql_both[] = "UPDATE pairs SET status = 'accepted' WHERE id = $1";
   PGresult *cur = NULL, *upd = NULL, *both = NULL;
-  if (!no_body_fields(r) || !req_begin(r) || !(cur = load(r, SQL_LOAD_FOR_UPDATE))) goto out;
+  if (!req_no_body(r) || !req_begin(r) || !(cur = load(r, SQL_LOAD_FOR_UPDATE))) goto out;
   if (strcmp(PQgetvalue(cur, 0, C_STATUS), "proposed") != 0) {
     reply_problem(r, 409, "only a proposed pair can be accepted; this pair is %s", PQgetvalue(cur, 0, C_STATUS));
     goto out;
@@ -340,15 +306,13 @@ out:
 }
 
 static void decline(struct req *r) {
-  static const struct field BODY[] = {
-    {"reason", FT_STRING, false, true, 0, 1000, NOTHING}, END_OF_FIELDS};
   static const char sql[] =
     "UPDATE pairs SET status = 'declined', declined_by = $2, declined_at = clock_timestamp(), "
     "  decline_reason = $3 WHERE id = $1";
   json_t *errors = json_array();
   bool unknown = false;
   PGresult *cur = NULL, *upd = NULL;
-  if (r->body) fields_check(r->body, BODY, "", errors, &unknown);
+  if (r->body) fields_check(r->body, pair_decline_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -379,7 +343,7 @@ static void confirm(struct req *r) {
     "WHERE id = $1 RETURNING mentor_confirmed_at IS NOT NULL AND mentee_confirmed_at IS NOT NULL";
   static const char sql_active[] = "UPDATE pairs SET status = 'active', started_on = $2::date WHERE id = $1";
   PGresult *cur = NULL, *meet = NULL, *upd = NULL, *act = NULL;
-  if (!no_body_fields(r) || !req_begin(r) || !(cur = load(r, SQL_LOAD_FOR_UPDATE))) goto out;
+  if (!req_no_body(r) || !req_begin(r) || !(cur = load(r, SQL_LOAD_FOR_UPDATE))) goto out;
   if (strcmp(PQgetvalue(cur, 0, C_STATUS), "accepted") != 0) {
     reply_problem(r, 409, "a pair is confirmed once both have accepted and before it is active; this pair is %s",
                   PQgetvalue(cur, 0, C_STATUS));
@@ -413,16 +377,12 @@ out:
 }
 
 static void close_pair(struct req *r) {
-  static const struct field BODY[] = {
-    {"status", FT_ENUM, true, false, 0, 0, CLOSE_STATUSES, NULL, NULL, NULL, NULL},
-    {"end_reason", FT_ENUM, true, false, 0, 0, END_REASONS, NULL, NULL, NULL, NULL},
-    END_OF_FIELDS};
   static const char sql[] =
     "UPDATE pairs SET status = $2, end_reason = $3, closed_on = current_date, closed_by = $4 WHERE id = $1";
   json_t *errors = json_array();
   bool unknown = false;
   PGresult *cur = NULL, *upd = NULL;
-  fields_check(r->body, BODY, "", errors, &unknown);
+  fields_check(r->body, pair_close_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -472,7 +432,7 @@ static void patch(struct req *r) {
   PGresult *cur = NULL, *upd = NULL;
   json_t *merged = NULL;
   char *text = NULL;
-  fields_check_patch(r->body, CHANGES, "", errors, &unknown);
+  fields_check_patch(r->body, pair_change_fields, "", errors, &unknown);
   if (json_array_size(errors)) goto invalid;
   if (json_object_get(r->body, "coach_id") && r->claims.role != ROLE_COORDINATOR && r->claims.role != ROLE_COACH) {
     reply_problem(r, 403, "only staff may change the coach of a pair");
@@ -538,14 +498,13 @@ static void notes_list(struct req *r) {
 }
 
 static void notes_add(struct req *r) {
-  static const struct field BODY[] = {{"text", FT_STRING, true, false, 1, 4000, NOTHING}, END_OF_FIELDS};
   static const char sql[] =
     "INSERT INTO pair_notes (pair_id, author, text) VALUES ($1, $2, $3) "
     "RETURNING jsonb_build_object('id', id, 'pair_id', pair_id, 'author', author, 'text', text, "
     "  'created_at', created_at)::text";
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, BODY, "", errors, &unknown);
+  fields_check(r->body, pair_note_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;

@@ -6,36 +6,13 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
 
-static const char *const KINDS[] = {"referral", "employer", "funder", "training", "education", "other", NULL};
-static const char *const AGREEMENT_KINDS[] = {"formal", "ad_hoc", NULL};
 static const char *const BOOLS[] = {"true", "false", NULL};
-
-static const struct field CONTACT[] = {
-  {"name", FT_STRING, false, true, 1, 200, NULL, NULL, NULL, NULL, NULL},
-  {"email", FT_EMAIL, false, true, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"phone", FT_CHECK, false, true, 0, 0, NULL, v_phone,
-   "a phone number of 6 to 32 characters: digits, an optional leading +, spaces, dashes, dots or parentheses",
-   NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-
-static const struct field AGREEMENT[] = {
-  {"kind", FT_ENUM, false, true, 0, 0, AGREEMENT_KINDS, NULL, NULL, NULL, NULL},
-  {"signed_on", FT_DATE, false, true, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-
-static const struct field PARTNER[] = {
-  {"name", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
-  {"kind", FT_ENUM, true, false, 0, 0, KINDS, NULL, NULL, NULL, NULL},
-  {"contact", FT_OBJECT, false, true, 0, 0, NULL, NULL, NULL, CONTACT, NULL},
-  {"agreement", FT_OBJECT, false, true, 0, 0, NULL, NULL, NULL, AGREEMENT, NULL},
-  {"active", FT_BOOL, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"notes", FT_STRING, false, true, 0, 10000, NULL, NULL, NULL, NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 /* The caller's scope as parameters $2..$3 of the queries below: the role and
  * the partner claim (NULL when absent). */
@@ -90,7 +67,7 @@ static void list(struct req *r) {
   long long after;
   const char *kind, *active, *since;
   if (!req_check_query(r, allowed) || !req_page(r, "partners", &limit, &after) ||
-      !req_query_enum(r, "kind", KINDS, &kind) || !req_query_enum(r, "active", BOOLS, &active) ||
+      !req_query_enum(r, "kind", partner_kinds, &kind) || !req_query_enum(r, "active", BOOLS, &active) ||
       !req_query_timestamp(r, "updated_since", &since))
     return;
   char a[24], l[12];
@@ -113,7 +90,7 @@ static void create(struct req *r) {
     "FROM (SELECT $1::jsonb AS j) s RETURNING id::text, partner_json(partners, true)::text";
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, PARTNER, "", errors, &unknown);
+  fields_check(r->body, partner_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -124,10 +101,7 @@ static void create(struct req *r) {
   PGresult *res = NULL;
   if (!text) reply_problem(r, 500, "out of memory");
   else if (req_begin(r) && (res = req_exec(r, sql, 1, p)) && req_commit(r)) {
-    char loc[80];
-    snprintf(loc, sizeof loc, "/v1/partners/%s", PQgetvalue(res, 0, 0));
-    set_header(r, "Location", loc);
-    reply_json_text(r, 201, PQgetvalue(res, 0, 1), true);
+    reply_created(r, "/v1/partners/", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
   }
   PQclear(res);
   free(text);
@@ -144,7 +118,7 @@ static void patch(struct req *r) {
   if (!id_ok(r)) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check_patch(r->body, PARTNER, "", errors, &unknown);
+  fields_check_patch(r->body, partner_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;

@@ -5,40 +5,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-static const char *const STATUSES[] = {"planned", "running", "closed", NULL};
-
-/* Relative weights of the match criteria (sql/0004): each 0..100, not all 0. */
-static const struct field MATCH_WEIGHTS[] = {
-  {"occupation", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
-  {"sector", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
-  {"region", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
-  {"availability", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
-  {"language", FT_INT, false, false, 0, 100, NULL, NULL, NULL, NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-
-static const struct field RULES[] = {
-  {"min_meetings", FT_INT, false, false, 0, 1000, NULL, NULL, NULL, NULL, NULL},
-  {"min_duration_days", FT_INT, false, false, 0, 3650, NULL, NULL, NULL, NULL, NULL},
-  {"max_mentees_per_mentor", FT_INT, false, false, 1, 100, NULL, NULL, NULL, NULL, NULL},
-  {"waiting_alert_days", FT_INT, false, false, 1, 3650, NULL, NULL, NULL, NULL, NULL},
-  {"followup_interval_days", FT_INT, false, false, 1, 3650, NULL, NULL, NULL, NULL, NULL},
-  {"small_group_threshold", FT_INT, false, false, 1, 1000, NULL, NULL, NULL, NULL, NULL},
-  {"match_weights", FT_OBJECT, false, false, 0, 0, NULL, NULL, NULL, MATCH_WEIGHTS, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-
-static const struct field PROGRAMME[] = {
-  {"name", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
-  {"description", FT_STRING, false, true, 0, 10000, NULL, NULL, NULL, NULL, NULL},
-  {"starts_on", FT_DATE, false, true, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"ends_on", FT_DATE, false, true, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"status", FT_ENUM, false, false, 0, 0, STATUSES, NULL, NULL, NULL, NULL},
-  {"rules", FT_OBJECT, false, false, 0, 0, NULL, NULL, NULL, RULES, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 /* Checks across fields of a complete programme; appends to errors. */
 static void check_dates(const json_t *p, json_t *errors) {
@@ -53,13 +24,39 @@ static void check_weights(const json_t *p, json_t *errors) {
   json_t *w = json_object_get(json_object_get(p, "rules"), "match_weights");
   if (!json_is_object(w)) return;
   long long sum = 0;
-  for (const struct field *f = MATCH_WEIGHTS; f->name; f++) {
+  for (const struct field *f = programme_match_weights; f->name; f++) {
     json_t *v = json_object_get(w, f->name);
     if (!json_is_integer(v)) return;
     sum += json_integer_value(v);
   }
   if (sum == 0) problem_add(errors, "/rules/match_weights", "at least one weight must be above 0");
 }
+
+/* A merge patch may leave min_language half set ({code} without level):
+ * after the merge it must be whole. Appends to errors. */
+static void check_eligibility(const json_t *p, json_t *errors) {
+  json_t *ml = json_object_get(
+    json_object_get(json_object_get(json_object_get(p, "rules"), "eligibility"), "mentee"), "min_language");
+  if (!json_is_object(ml)) return;
+  if (!json_is_string(json_object_get(ml, "code")))
+    problem_add(errors, "/rules/eligibility/mentee/min_language/code", "is required with a minimum language");
+  if (!json_is_string(json_object_get(ml, "level")))
+    problem_add(errors, "/rules/eligibility/mentee/min_language/level", "is required with a minimum language");
+}
+
+/* The eligibility columns (sql/0013) and their values from the programme j. */
+#define ELIG_COLS \
+  "elig_max_years_since_arrival, elig_min_language_code, elig_min_language_level, elig_required_fields, " \
+  "elig_min_years_experience, elig_min_age, elig_working_or_recently_retired, elig_required_certificates"
+#define ELIG_VALS \
+  "(j #>> '{rules,eligibility,mentee,max_years_since_arrival}')::int, " \
+  "j #>> '{rules,eligibility,mentee,min_language,code}', " \
+  "j #>> '{rules,eligibility,mentee,min_language,level}', " \
+  "koppel_text_array(j #> '{rules,eligibility,mentee,required_fields}'), " \
+  "(j #>> '{rules,eligibility,mentor,min_years_experience}')::int, " \
+  "(j #>> '{rules,eligibility,mentor,min_age}')::int, " \
+  "coalesce((j #>> '{rules,eligibility,mentor,working_or_recently_retired}')::boolean, false), " \
+  "koppel_text_array(j #> '{rules,eligibility,mentor,required_certificates}')"
 
 /* The caller's scope as parameters $2..$5 of the queries below. */
 #define SCOPE_PARAMS(r) role_name((r)->claims.role), (r)->claims.sub, claims_all(r), claims_prg(r)
@@ -111,7 +108,7 @@ static void list(struct req *r) {
   long long after;
   const char *status, *since;
   if (!req_check_query(r, allowed) || !req_page(r, "programmes", &limit, &after) ||
-      !req_query_enum(r, "status", STATUSES, &status) ||
+      !req_query_enum(r, "status", programme_statuses, &status) ||
       !req_query_timestamp(r, "updated_since", &since))
     return;
   char a[24], l[12];
@@ -129,7 +126,7 @@ static void create(struct req *r) {
     "INSERT INTO programmes (name, description, starts_on, ends_on, status, min_meetings, "
     "  min_duration_days, max_mentees_per_mentor, waiting_alert_days, followup_interval_days, "
     "  small_group_threshold, match_weight_occupation, match_weight_sector, match_weight_region, "
-    "  match_weight_availability, match_weight_language) "
+    "  match_weight_availability, match_weight_language, " ELIG_COLS ") "
     "SELECT j->>'name', j->>'description', (j->>'starts_on')::date, (j->>'ends_on')::date, "
     "  coalesce(j->>'status', 'planned'), coalesce((j->'rules'->>'min_meetings')::int, 6), "
     "  coalesce((j->'rules'->>'min_duration_days')::int, 90), "
@@ -141,7 +138,7 @@ static void create(struct req *r) {
     "  coalesce((j->'rules'->'match_weights'->>'sector')::int, 30), "
     "  coalesce((j->'rules'->'match_weights'->>'region')::int, 15), "
     "  coalesce((j->'rules'->'match_weights'->>'availability')::int, 10), "
-    "  coalesce((j->'rules'->'match_weights'->>'language')::int, 15) "
+    "  coalesce((j->'rules'->'match_weights'->>'language')::int, 15), " ELIG_VALS " "
     "FROM (SELECT $1::jsonb AS j) s RETURNING id::text, programme_json(programmes)::text";
   if (!r->claims.prg_all) {
     reply_problem(r, 403, "only an organisation-wide coordinator (prg \"*\") may create programmes");
@@ -149,7 +146,7 @@ static void create(struct req *r) {
   }
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, PROGRAMME, "", errors, &unknown);
+  fields_check(r->body, programme_fields, "", errors, &unknown);
   check_dates(r->body, errors);
   check_weights(r->body, errors);
   if (json_array_size(errors)) {
@@ -161,10 +158,7 @@ static void create(struct req *r) {
   const char *p[] = {text};
   PGresult *res = NULL;
   if (text && req_begin(r) && (res = req_exec(r, sql, 1, p)) && req_commit(r)) {
-    char loc[80];
-    snprintf(loc, sizeof loc, "/v1/programmes/%s", PQgetvalue(res, 0, 0));
-    set_header(r, "Location", loc);
-    reply_json_text(r, 201, PQgetvalue(res, 0, 1), true);
+    reply_created(r, "/v1/programmes/", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
   }
   PQclear(res);
   free(text);
@@ -184,12 +178,13 @@ static void patch(struct req *r) {
     "  match_weight_sector = (j->'rules'->'match_weights'->>'sector')::int, "
     "  match_weight_region = (j->'rules'->'match_weights'->>'region')::int, "
     "  match_weight_availability = (j->'rules'->'match_weights'->>'availability')::int, "
-    "  match_weight_language = (j->'rules'->'match_weights'->>'language')::int "
+    "  match_weight_language = (j->'rules'->'match_weights'->>'language')::int, "
+    "  (" ELIG_COLS ") = ROW(" ELIG_VALS ") "
     "FROM (SELECT $2::jsonb AS j) s WHERE id = $1 RETURNING programme_json(programmes)::text";
   if (!id_ok(r)) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check_patch(r->body, PROGRAMME, "", errors, &unknown);
+  fields_check_patch(r->body, programme_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -203,6 +198,7 @@ static void patch(struct req *r) {
   merge_patch(merged, r->body);
   check_dates(merged, errors);
   check_weights(merged, errors);
+  check_eligibility(merged, errors);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, false);
     errors = NULL;
@@ -264,24 +260,8 @@ static void topics_get(struct req *r) {
   reply_topics(r, 200);
 }
 
-static bool topic_key(const char *s) {
-  size_t n = strlen(s);
-  if (n < 1 || n > 64) return false;
-  for (size_t i = 0; i < n; i++)
-    if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_')) return false;
-  return true;
-}
-
-static const struct field TOPIC[] = {
-  {"key", FT_CHECK, true, false, 0, 0, NULL, topic_key, "1 to 64 of a-z, 0-9 and _", NULL, NULL},
-  {"label", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
-
 /* PUT replaces the whole vocabulary: {"items": [{key, label}, ...]}. */
 static void topics_put(struct req *r) {
-  static const struct field BODY[] = {
-    {"items", FT_ANY_ARRAY, true, false, 0, 200, NULL, NULL, NULL, TOPIC, NULL},
-    {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
   static const char sql_del[] = "DELETE FROM programme_topics WHERE programme_id = $1";
   static const char sql_ins[] =
     "INSERT INTO programme_topics (programme_id, key, label, position) "
@@ -289,7 +269,7 @@ static void topics_put(struct req *r) {
   if (!id_ok(r)) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, BODY, "", errors, &unknown);
+  fields_check(r->body, programme_topics_fields, "", errors, &unknown);
   json_t *items = json_object_get(r->body, "items");
   for (size_t i = 0; json_is_array(items) && i < json_array_size(items); i++)
     for (size_t j = 0; j < i; j++) {

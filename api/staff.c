@@ -7,22 +7,11 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-static const char *const ROLES[] = {"coordinator", "coach", NULL};
-
-/* The id is chosen by the client on POST and never changes: PATCH checks
- * against FIELDS + 1, the same table without it (so "id" there is unknown). */
-static const struct field FIELDS[] = {
-  {"id", FT_UUID, true, false, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"name", FT_STRING, true, false, 1, 200, NULL, NULL, NULL, NULL, NULL},
-  {"email", FT_EMAIL, false, true, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"role", FT_ENUM, true, false, 0, 0, ROLES, NULL, NULL, NULL, NULL},
-  {"programmes", FT_STR_ARRAY, true, false, 0, 100, NULL, v_uuid, "a programme UUID", NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 /* The caller's scope as parameters $2..$5 of the queries below. */
 #define SCOPE_PARAMS(r) role_name((r)->claims.role), (r)->claims.sub, claims_all(r), claims_prg(r)
@@ -126,7 +115,7 @@ static void list(struct req *r) {
   long long after;
   const char *role, *programme, *since;
   if (!req_check_query(r, allowed) || !req_page(r, "staff", &limit, &after) ||
-      !req_query_enum(r, "role", ROLES, &role) || !req_query_uuid(r, "programme_id", &programme) ||
+      !req_query_enum(r, "role", staff_roles, &role) || !req_query_uuid(r, "programme_id", &programme) ||
       !req_query_timestamp(r, "updated_since", &since))
     return;
   char a[24], l[12];
@@ -146,7 +135,7 @@ static void create(struct req *r) {
     "FROM (SELECT $1::jsonb AS j) s RETURNING id::text";
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, FIELDS, "", errors, &unknown);
+  fields_check(r->body, staff_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -175,10 +164,7 @@ static void create(struct req *r) {
     reply_problem(r, 500, "the new staff member is not visible to its creator");
     goto out;
   }
-  char loc[80];
-  snprintf(loc, sizeof loc, "/v1/staff/%s", id);
-  set_header(r, "Location", loc);
-  reply_json_text(r, 201, PQgetvalue(res, 0, 0), true);
+  reply_created(r, "/v1/staff/", id, PQgetvalue(res, 0, 0));
 out:
   PQclear(ins);
   PQclear(set);
@@ -196,7 +182,7 @@ static void patch(struct req *r) {
   if (!id_ok(r)) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check_patch(r->body, FIELDS + 1, "", errors, &unknown);
+  fields_check_patch(r->body, staff_fields + 1, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;

@@ -3,7 +3,10 @@
  * statement (programme_stats in sql/0006_outcomes_stats.sql): participants by
  * kind and status, waiting times, pairs by status, meetings per active pair,
  * the share on track, completion and dropout with end reasons, survey
- * response rates and outcomes about 3, 6 and 12 months after the end.
+ * response rates, outcomes about 3, 6 and 12 months after the end, and the
+ * ratings mentors and mentees gave each other at closure (feedback_stats,
+ * sql/0015_feedback.sql), and attendance per activity kind (activity_stats,
+ * sql/0014_trainings_activities.sql).
  * Coordinators and coaches read the programmes in their claim; researchers
  * too, with every count below the programme's small_group_threshold
  * suppressed (null, and the group marked suppressed). */
@@ -14,7 +17,10 @@
 static void get_stats(struct req *r) {
   static const char *const allowed[] = {NULL};
   static const char sql[] =
-    "SELECT programme_stats(p.id, $2 = 'researcher')::text FROM programmes p "
+    "SELECT (programme_stats(p.id, $2 = 'researcher') "
+    "        || jsonb_build_object('feedback', feedback_stats(p.id, $2 = 'researcher')) "
+    "        || jsonb_build_object('activities', activity_stats(p.id, $2 = 'researcher')))::text "
+    "FROM programmes p "
     "WHERE p.id = $1 AND programme_visible(p.id, $2, $3, $4, $5)";
   if (!req_check_query(r, allowed)) return;
   if (!v_uuid(r->param[0])) {

@@ -30,37 +30,29 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/log.h"
+#include "service/netguard.h"
 #include "service/problem.h"
 #include "service/validate.h"
 
-static const char *const EVENT_TYPES[] = {"participant.status_changed", "pair.status_changed",
-                                          "meeting.created", "survey.response_created", NULL};
 static const char *const DELIVERY_STATUSES[] = {"pending", "delivered", "failed", NULL};
 static const char *const BOOLS[] = {"true", "false", NULL};
 
-/* A signing secret: 16 to 200 visible ASCII characters, so every receiver's
- * HMAC library takes it the same way. */
-static bool secret_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n < 16 || n > 200) return false;
-  for (size_t i = 0; i < n; i++)
-    if (s[i] < 0x21 || s[i] > 0x7e) return false;
-  return true;
+/* A target_url in body that resolves to a non-public address (SSRF) is a
+ * 422, unless KOPPEL_WEBHOOK_ALLOW_PRIVATE=1; false when it answered. */
+static bool target_public(struct req *r, const json_t *body) {
+  const char *url = json_string_value(json_object_get(body, "target_url"));
+  char why[400];
+  if (!url || r->app->cfg.webhook_allow_private || !netguard_url_blocked(url, why, sizeof why)) return true;
+  json_t *errors = json_array();
+  problem_add(errors, "/target_url", "must reach a public address: %s (KOPPEL_WEBHOOK_ALLOW_PRIVATE=1 allows it)",
+              why);
+  reply_invalid(r, errors, false);
+  return false;
 }
-
-static const struct field WEBHOOK[] = {
-  {"target_url", FT_CHECK, true, false, 0, 0, NULL, v_url,
-   "an http:// or https:// URL of at most 2048 characters", NULL, NULL},
-  {"event_types", FT_STR_ARRAY, true, false, 1, 4, EVENT_TYPES, NULL,
-   "one of participant.status_changed, pair.status_changed, meeting.created, survey.response_created",
-   NULL, NULL},
-  {"secret", FT_CHECK, false, false, 0, 0, NULL, secret_ok, "16 to 200 visible ASCII characters", NULL, NULL},
-  {"active", FT_BOOL, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL},
-  {"description", FT_STRING, false, true, 0, 500, NULL, NULL, NULL, NULL, NULL},
-  {NULL, 0, false, false, 0, 0, NULL, NULL, NULL, NULL, NULL}};
 
 /* Every route: coordinators only (the route table), and organisation-wide. */
 static bool org_wide(struct req *r) {
@@ -140,12 +132,13 @@ static void create(struct req *r) {
   if (!org_wide(r)) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, WEBHOOK, "", errors, &unknown);
+  fields_check(r->body, webhook_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
   }
   json_decref(errors);
+  if (!target_public(r, r->body)) return;
   char secret[64];
   const char *given = json_string_value(json_object_get(r->body, "secret"));
   if (!given && !new_secret(secret, sizeof secret)) {
@@ -190,12 +183,13 @@ static void patch(struct req *r) {
   if (!org_wide(r) || !id_ok(r, "webhook")) return;
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check_patch(r->body, WEBHOOK, "", errors, &unknown);
+  fields_check_patch(r->body, webhook_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
   }
   json_decref(errors);
+  if (!target_public(r, r->body)) return;
   PGresult *cur = NULL, *res = NULL;
   json_t *merged = NULL;
   char *text = NULL;
@@ -316,10 +310,7 @@ static void redeliver(struct req *r) {
     goto out;
   }
   if ((res = req_exec(r, sql, 1, p)) && req_commit(r)) {
-    char loc[96];
-    snprintf(loc, sizeof loc, "/v1/webhook-deliveries/%s", PQgetvalue(res, 0, 0));
-    set_header(r, "Location", loc);
-    reply_json_text(r, 201, PQgetvalue(res, 0, 1), true);
+    reply_created(r, "/v1/webhook-deliveries/", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
   }
 out:
   PQclear(cur);
@@ -353,12 +344,16 @@ static struct worker {
   bool started, curl_ready;
   atomic_bool stop;
   atomic_llong backlog; /* pending deliveries at the last look, -1 before the first */
+  atomic_llong oldest_ms; /* created_at of the oldest of them (Unix ms), 0 when none */
+  long long looked_ms;    /* when the worker last counted them (CLOCK_MONOTONIC ms) */
   int wake[2];          /* webhooks_stop writes to wake[1] */
   const char *conninfo; /* borrowed from the app's configuration */
   int statement_timeout_ms;
   long long backoff_ms;
   long long max_attempts;
   bool listen;
+  bool options; /* startup options; off with KOPPEL_DB_PREPARED=off, like the pool's */
+  bool allow_private; /* KOPPEL_WEBHOOK_ALLOW_PRIVATE: deliver to non-public addresses too */
   PGconn *pg;
   CURL *curl;
 } W = {.wake = {-1, -1}, .backlog = -1};
@@ -370,8 +365,9 @@ static PGconn *worker_connect(void) {
   char opts[160];
   snprintf(opts, sizeof opts, "-c statement_timeout=%d -c TimeZone=UTC -c DateStyle=ISO",
            W.statement_timeout_ms);
-  const char *keys[] = {"dbname", "options", "application_name", "connect_timeout", NULL};
-  const char *vals[] = {W.conninfo, opts, "koppel-webhooks", "3", NULL};
+  const char *keys[] = {"dbname", "application_name", "connect_timeout", "options", NULL};
+  const char *vals[] = {W.conninfo, "koppel-webhooks", "3", opts, NULL};
+  if (!W.options) keys[3] = NULL; /* a pooler refuses them: the database's settings hold (0011) */
   PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (PQstatus(c) != CONNECTION_OK) {
     PQfinish(c);
@@ -467,6 +463,16 @@ static bool sign(const char *secret, const char *body, time_t t, char *out, size
   return true;
 }
 
+/* Opens curl's connection only to a public address (unless allowed): the
+ * check at subscription time does not hold when DNS answers differently now. */
+static curl_socket_t open_public(void *refused, curlsocktype purpose, struct curl_sockaddr *a) {
+  if (purpose != CURLSOCKTYPE_IPCXN || (!W.allow_private && netguard_blocked(&a->addr))) {
+    *(bool *)refused = true;
+    return CURL_SOCKET_BAD;
+  }
+  return socket(a->family, a->socktype, a->protocol);
+}
+
 struct outcome {
   long status;         /* the receiver's HTTP status, 0 when none */
   char error[256];     /* why it failed, "" on success */
@@ -513,11 +519,18 @@ static void post_event(const char *id, const char *url, const char *secret, cons
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, stopping);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  bool refused = false;
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_public);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &refused);
   CURLcode rc = curl_easy_perform(c);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &o->status);
   if (rc == CURLE_ABORTED_BY_CALLBACK) {
     o->interrupted = true;
     snprintf(o->error, sizeof o->error, "interrupted: the service stopped");
+  } else if (rc != CURLE_OK && refused) {
+    o->status = 0;
+    snprintf(o->error, sizeof o->error, "refused: the target resolves to a non-public address "
+                                        "(KOPPEL_WEBHOOK_ALLOW_PRIVATE=1 allows it)");
   } else if (rc != CURLE_OK) {
     o->status = 0;
     snprintf(o->error, sizeof o->error, "%s", *errbuf ? errbuf : curl_easy_strerror(rc));
@@ -590,19 +603,29 @@ static int deliver_one(void) {
   return recorded ? 1 : -1;
 }
 
-/* Milliseconds until the next delivery is due (at most POLL_MS), and the backlog. */
+static long long mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000LL + ts.tv_nsec / 1000000L;
+}
+
+/* Milliseconds until the next delivery is due (at most POLL_MS), and the
+ * backlog for /metrics: pending deliveries and the oldest one's creation. */
 static int next_wait(void) {
   static const char sql[] =
     "SELECT (SELECT ceil(extract(epoch FROM min(d.next_attempt_at) - clock_timestamp()) * 1000)::bigint "
     "          FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
     "         WHERE d.status = 'pending' AND w.active AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e "
     "           WHERE e.webhook_id = d.webhook_id AND e.object_id = d.object_id AND e.status = 'pending' "
-    "             AND e.object_seq < d.object_seq)), "
-    "       (SELECT count(*) FROM webhook_deliveries WHERE status = 'pending')";
+    "             AND e.object_seq < d.object_seq)), p.n, p.oldest "
+    "  FROM (SELECT count(*) AS n, coalesce(floor(extract(epoch FROM min(created_at)) * 1000), 0)::bigint AS oldest "
+    "          FROM webhook_deliveries WHERE status = 'pending') p";
   PGresult *res = wexec(sql, 0, NULL);
   if (!res) return POLL_MS;
   long long ms = PQgetisnull(res, 0, 0) ? POLL_MS : atoll(PQgetvalue(res, 0, 0));
+  atomic_store(&W.oldest_ms, atoll(PQgetvalue(res, 0, 2)));
   atomic_store(&W.backlog, atoll(PQgetvalue(res, 0, 1)));
+  W.looked_ms = mono_ms();
   PQclear(res);
   /* at least 10 ms: a due delivery another replica holds must not make us spin */
   return ms < 10 ? 10 : ms > POLL_MS ? POLL_MS : (int)ms;
@@ -637,6 +660,8 @@ static void *worker_main(void *arg) {
       last_prune = time(NULL);
     }
     int n = deliver_one();
+    /* while busy, still count the backlog about once a second */
+    if (n > 0 && W.pg && mono_ms() - W.looked_ms >= POLL_MS) next_wait();
     if (n > 0 || !W.pg) continue;
     wait_for(n < 0 ? POLL_MS : next_wait());
   }
@@ -671,6 +696,8 @@ int webhooks_start(struct app *app) {
       !env_int("KOPPEL_WEBHOOK_MAX_ATTEMPTS", 1, 100, 20, &W.max_attempts))
     return -1;
   W.listen = listen != 0;
+  W.options = app->cfg.db_prepared;
+  W.allow_private = app->cfg.webhook_allow_private;
   W.conninfo = app->cfg.database_url;
   W.statement_timeout_ms = app->cfg.statement_timeout_ms;
   /* before any other thread runs: curl_global_init is not thread-safe */
@@ -708,3 +735,12 @@ void webhooks_stop(void) {
 }
 
 long long webhooks_backlog(void) { return atomic_load(&W.backlog); }
+
+double webhooks_oldest_pending_seconds(void) {
+  long long oldest = atomic_load(&W.oldest_ms);
+  if (atomic_load(&W.backlog) <= 0 || oldest <= 0) return 0;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  double age = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - (double)oldest / 1000.0;
+  return age > 0 ? age : 0;
+}
