@@ -563,7 +563,9 @@ def servers(tmp_path_factory):
     binary = _env("KOPPEL_BIN")
     db = _env("KOPPEL_TEST_DATABASE_URL")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KOPPEL_")}
-    env.update(KOPPEL_DATABASE_URL=db, KOPPEL_JWT_SECRET=SECRET)
+    # the webhook tests' receivers listen on loopback, which a production
+    # server refuses as a target (SSRF); test_hardening.py checks the refusal
+    env.update(KOPPEL_DATABASE_URL=db, KOPPEL_JWT_SECRET=SECRET, KOPPEL_WEBHOOK_ALLOW_PRIVATE="1")
     return Servers(binary, env, str(tmp_path_factory.mktemp("servers")))
 
 

@@ -127,11 +127,9 @@ def test_method_not_allowed_has_allow(coord, anon):
     assert "POST" not in allow
 
 
-def test_participants_have_no_delete_yet(coord):
-    r = coord.delete(f"/v1/participants/{uuid.uuid4()}")
-    expect(r, 405)
-    allow = {m.strip() for m in r.headers["Allow"].split(",")}
-    assert "GET" in allow and "PATCH" in allow and "DELETE" not in allow
+def test_participant_delete_is_the_gdpr_erasure(coord):
+    """DELETE /v1/participants/{id} erases personal data (test_gdpr.py); an unknown id is a 404."""
+    expect(coord.delete(f"/v1/participants/{uuid.uuid4()}"), 404)
 
 
 def test_ready_without_database_is_503(servers, spec):

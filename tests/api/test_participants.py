@@ -177,13 +177,13 @@ def test_patch_read_only_and_required(coord, make, unchanged):
                 expect(r, r.status_code, f"/{field}")
 
 
-def test_no_delete(coord, make, unchanged):
+def test_delete_is_erasure_and_for_coordinators_only(client, tokens, make, unchanged):
+    """DELETE erases personal data (GDPR) and keeps the record: test_gdpr.py; nobody but a
+    coordinator may, and the row is never removed."""
     prog = make.programme()
     p = make.participant(prog["id"])
     with unchanged():
-        r = coord.delete(f"/v1/participants/{p['id']}")
-        expect(r, 405)
-        assert "DELETE" not in r.headers["Allow"]
+        expect(client(tokens("coach", prg=[prog["id"]])).delete(f"/v1/participants/{p['id']}"), 403)
 
 
 # --------------------------------------------------------------------------- filters
@@ -299,7 +299,10 @@ def _in_status(coord, make, prog_id, status):
     if start == "waiting":
         steps = steps[steps.index("waiting") + 1:]
     for s in steps:
-        expect(coord.patch(f"/v1/participants/{p['id']}", {"status": s}), 200)
+        body = {"status": s}
+        if s == "rejected":  # a rejection needs its reason (issue 6)
+            body["rejection"] = {"reason": "Not a fit for this programme"}
+        expect(coord.patch(f"/v1/participants/{p['id']}", body), 200)
     return p
 
 
@@ -314,7 +317,10 @@ def test_status_transition(coord, make, status_programme, unchanged, old, new):
     p = _in_status(coord, make, status_programme, old)
     path = f"/v1/participants/{p['id']}"
     if new in LEGAL[old] or new == old:
-        q = expect(coord.patch(path, {"status": new}), 200)
+        body = {"status": new}
+        if new == "rejected" and old != "rejected":  # a rejection needs its reason (issue 6)
+            body["rejection"] = {"reason": "Not a fit for this programme"}
+        q = expect(coord.patch(path, body), 200)
         assert q["status"] == new
         if new == "waiting":
             assert q["waiting_since"]
@@ -485,7 +491,9 @@ def test_integration_sees_own_employees_only(client, tokens, make, unchanged):
     assert {x["id"] for x in c.walk("/v1/participants", {"programme_id": prog["id"]})} == {e1["id"]}
     with unchanged():
         expect(c.post("/v1/participants", full_mentee(prog["id"], employer_partner_id=mine["id"])), 403)
-        expect(c.patch(f"/v1/participants/{e1['id']}", {"region": "Gent"}), 403)
+        expect(c.patch(f"/v1/participants/{other['id']}", {"region": "Gent"}), 404)
+        expect(c.patch(f"/v1/participants/{e1['id']}", {"status": "screened"}), 403)
+    assert expect(c.patch(f"/v1/participants/{e1['id']}", {"region": "Gent"}), 200)["region"] == "Gent"
 
 
 def test_researcher_is_403(client, tokens, make):

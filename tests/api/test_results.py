@@ -384,7 +384,7 @@ def test_invited_follows_audience_and_status(make, coord, client, tokens):
     mentors = [make.participant(prog, kind="mentor", status="waiting")["id"] for _ in range(3)]
     mentees = [make.participant(prog, kind="mentee", status="waiting")["id"] for _ in range(4)]
     rejected = make.participant(prog, kind="mentee", status="applied")["id"]
-    expect(coord.patch(f"/v1/participants/{rejected}", {"status": "rejected"}), 200)
+    expect(coord.patch(f"/v1/participants/{rejected}", {"status": "rejected", "rejection": {"reason": "Not eligible for this programme"}}), 200)
     surveys = {}
     for aud in ("mentors", "mentees", "both"):
         surveys[aud] = expect(coord.post("/v1/surveys", {

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROLES, SECRET, expect, unique
 from faultkit import client_for
 
-SWEPT = ("programmes", "staff", "participants", "pairs", "meetings")
+SWEPT = ("programmes", "staff", "participants", "pairs", "meetings", "activities")
 
 
 def _today():
@@ -44,6 +44,9 @@ WRITE_BODIES = {
     ("POST", "/v1/pairs/{id}/notes"): {"text": "bola"},
     ("POST", "/v1/pairs/{id}/meetings"): "meeting",
     ("PATCH", "/v1/meetings/{id}"): {"summary": "bola"},
+    ("POST", "/v1/activities/{id}/registrations"): "registration",
+    ("DELETE", "/v1/activities/{id}/registrations/{participant_id}"): None,
+    ("POST", "/v1/activities/{id}/registrations/{participant_id}/attended"): None,
 }
 
 
@@ -61,8 +64,11 @@ def two_programmes(make, coord, client, tokens):
     pair_a = make.pair(a["id"], mentor_a, mentee_a)
     meeting_a = expect(coord.post(f"/v1/pairs/{pair_a}/meetings",
                                   {"held_on": _today(), "duration_minutes": 30, "mode": "video"}), 201)["id"]
+    activity_a = expect(coord.post("/v1/activities", {"programme_id": a["id"], "kind": "workshop", "title": "bola",
+                                                      "held_on": _today(), "capacity": 5, "audience": "both"}), 201)["id"]
+    expect(coord.post(f"/v1/activities/{activity_a}/registrations", {"participant_id": mentee_a}), 201)
     w["targets"] = {"programmes": a["id"], "staff": coach_a, "participants": mentee_a, "pairs": pair_a,
-                    "meetings": meeting_a}
+                    "meetings": meeting_a, "activities": activity_a}
     coord_b, coach_b = str(uuid.uuid4()), str(uuid.uuid4())
     make.staff([b["id"]], role="coordinator", id=coord_b)
     make.staff([b["id"]], role="coach", id=coach_b)
@@ -98,11 +104,14 @@ def _operations(spec):
     return ops
 
 
-def _call(c, method, tmpl, object_id):
-    path = tmpl.replace("{id}", object_id)
+def _call(c, method, tmpl, object_id, participant_id=None):
+    """participant_id: for a registration's path, the person registered for the target."""
+    path = tmpl.replace("{id}", object_id).replace("{participant_id}", participant_id or str(uuid.uuid4()))
     body = WRITE_BODIES.get((method, tmpl))
     if body == "meeting":
         body = {"held_on": _today(), "duration_minutes": 30, "mode": "video"}
+    if body == "registration":
+        body = {"participant_id": participant_id or str(uuid.uuid4())}
     if body is None:
         return c.request(method, path)
     return c.request(method, path, json_body=body)
@@ -119,8 +128,8 @@ def test_no_role_reaches_an_object_of_another_programme(two_programmes, spec, ro
         for method, tmpl in ops:
             resource = tmpl.split("/")[2]
             hidden, missing = w["targets"][resource], str(uuid.uuid4())
-            real = _call(c, method, tmpl, hidden)
-            ghost = _call(c, method, tmpl, missing)
+            real = _call(c, method, tmpl, hidden, w["targets"]["participants"])
+            ghost = _call(c, method, tmpl, missing, w["targets"]["participants"])
             assert real.status_code in (403, 404), (
                 f"{role} {method} {tmpl} on an object of another programme: {real.status_code} {real.text[:300]}")
             assert real.status_code == ghost.status_code, (

@@ -54,7 +54,10 @@ def test_mixed_load_keeps_memory_flat(servers, spec, tokens, fresh):
             "FROM generate_series(1, 150) g RETURNING id::text", pid_)]
         pairs = [expect(coord.post("/v1/pairs", {"mentor_id": mentor, "mentee_id": mentees.pop(),
                                                  "goals": ["a goal"]}), 201)["id"] for _ in range(25)]
-        today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        # the date of each meeting is taken when it is sent: a run across midnight (UTC)
+        # proposes pairs on the new day, and a meeting may not predate its pair
+        def utc_today():
+            return datetime.datetime.now(datetime.timezone.utc).date().isoformat()
         auth = {"Authorization": f"Bearer {tok}"}
         bad_auth = {"Authorization": "Bearer " + tok[:-4] + "AAAA"}
         state = {"pairs": pairs, "mentees": mentees, "mentors": [mentor]}
@@ -86,7 +89,7 @@ def test_mixed_load_keeps_memory_flat(servers, spec, tokens, fresh):
             if k == 6 and state["pairs"]:
                 p = state["pairs"][i % len(state["pairs"])]
                 return "meeting", "POST", f"{base}/v1/pairs/{p}/meetings", {
-                    "headers": dict(auth, **key), "json": {"held_on": today, "duration_minutes": 45, "mode": "phone",
+                    "headers": dict(auth, **key), "json": {"held_on": utc_today(), "duration_minutes": 45, "mode": "phone",
                                                            "summary": "s" * 200}}, None
             if k == 7:
                 return "list-pairs", "GET", f"{base}/v1/pairs?limit=20&programme_id={pid_}", {"headers": auth}, None

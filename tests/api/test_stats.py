@@ -103,7 +103,7 @@ def built(make, client, tokens, psql):
     g.person("mentee", status="applied")
     g.person("mentor", status="screened")
     r = g.person("mentee", status="screened")
-    expect(g.coord.patch(f"/v1/participants/{r['id']}", {"status": "rejected"}), 200)
+    expect(g.coord.patch(f"/v1/participants/{r['id']}", {"status": "rejected", "rejection": {"reason": "Not eligible for this programme"}}), 200)
     people += [("mentee", "applied"), ("mentee", "applied"), ("mentor", "screened"), ("mentee", "rejected")]
 
     # surveys (when this installation has them): one for both, one for mentees

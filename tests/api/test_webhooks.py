@@ -193,7 +193,10 @@ class Env:
         return expect(self.coord.post("/v1/participants", body), 201)
 
     def status(self, participant_id, status):
-        return expect(self.coord.patch(f"/v1/participants/{participant_id}", {"status": status}), 200)
+        body = {"status": status}
+        if status == "rejected":  # a rejection needs its reason (issue 6)
+            body["rejection"] = {"reason": "Not eligible for this programme"}
+        return expect(self.coord.patch(f"/v1/participants/{participant_id}", body), 200)
 
     def person(self, p):
         return self.client(self.tokens(p["kind"], sub=p["id"], prg=[p["programme_id"]]))
@@ -763,4 +766,60 @@ def test_polling_without_listen(wh, receivers):
     finally:
         polling.stop_clean()
         wh.server = wh.start("webhooks-after-poll")
+        wh.coord = wh.client()
+
+
+# --------------------------------------------------------------------------- the backlog in /metrics
+
+def webhook_metrics(base):
+    """koppel_webhook_* samples of a server's /metrics, as {name: float}."""
+    import requests
+    text = requests.get(base + "/metrics", timeout=30).text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("koppel_webhook_"):
+            name, value = line.split(" ")
+            out[name] = float(value)
+    return out
+
+
+def test_backlog_metric(wh, receivers):
+    """A receiver that is down: the backlog counts its pending deliveries and the oldest one ages;
+    once it is up and everything is delivered, both go back to 0."""
+    # a slower backoff than the module's, so the deliveries stay pending while the receiver is down
+    wh.server.stop_clean()
+    srv = wh.servers.start("webhooks-backlog", KOPPEL_DATABASE_URL=wh.url, KOPPEL_WEBHOOK_BACKOFF_MS=500,
+                           KOPPEL_WEBHOOK_MAX_ATTEMPTS=30, KOPPEL_WEBHOOK_ALLOW_PRIVATE=1)  # a loopback receiver
+    try:
+        down = {"on": True}
+        rec = receivers(lambda n, req: (503 if down["on"] else 200, 0))
+        c = wh.client(server=srv)
+        # what a failed test may have left behind in this module's database would count too
+        for h in c.walk("/v1/webhooks"):
+            expect(c.delete(f"/v1/webhooks/{h['id']}"), 204)
+        wait_until(lambda: webhook_metrics(srv.base).get("koppel_webhook_backlog") == 0, what="an empty backlog")
+        assert webhook_metrics(srv.base)["koppel_webhook_oldest_pending_seconds"] == 0
+        hook = expect(c.post("/v1/webhooks", {"target_url": rec.url, "event_types": ["participant.status_changed"]}),
+                      201)
+        prog = expect(c.post("/v1/programmes", {"name": unique("programme")}), 201)["id"]
+        for _ in range(3):
+            expect(c.post("/v1/participants", {"programme_id": prog, "kind": "mentee", "given_name": "A",
+                                               "family_name": unique("family")}), 201)
+        wait_until(lambda: len(rec.snapshot()) >= 2, what="failed attempts")
+        m = wait_until(lambda: (lambda m: m if m.get("koppel_webhook_backlog") == 3 else None)(
+            webhook_metrics(srv.base)), what="a backlog of 3")
+        assert m["koppel_webhook_oldest_pending_seconds"] > 0
+        time.sleep(1.2)
+        later = webhook_metrics(srv.base)
+        assert later["koppel_webhook_backlog"] == 3
+        assert later["koppel_webhook_oldest_pending_seconds"] >= m["koppel_webhook_oldest_pending_seconds"] + 1
+        down["on"] = False
+        rec.wait_delivered(3)
+        wait_until(lambda: webhook_metrics(srv.base) == {"koppel_webhook_backlog": 0,
+                                                         "koppel_webhook_oldest_pending_seconds": 0},
+                   what="the backlog back to 0")
+        expect(c.delete(f"/v1/webhooks/{hook['id']}"), 204)
+    finally:
+        srv.stop_clean()
+        wh.server = wh.start("webhooks-after-backlog")
         wh.coord = wh.client()
