@@ -1,69 +1,60 @@
-/* libFuzzer target: a request body as the service reads it. Bytes are parsed
- * with json_loadb(JSON_REJECT_DUPLICATES), checked against a participant-like
- * field table (create and patch), merged into a stored resource, and the
- * result tagged. Besides sanitizer findings, it aborts when an invariant of
- * RFC 7396 or of the error list breaks. */
+/* libFuzzer target: a request body as the service reads it, against the
+ * field tables the service itself uses (api/fields.c, api/survey_check.c).
+ * The first byte of the input selects the table (TABLES below, modulo their
+ * number; new tables go at the end so the seeds keep their meaning), the
+ * rest is the body: parsed with json_loadb(JSON_REJECT_DUPLICATES), checked
+ * whole (fields_check) and as a merge patch (fields_check_patch), merged
+ * into a stored resource, and the result tagged. Besides sanitizer findings,
+ * it aborts when an invariant breaks:
+ * - every error is {pointer, message}, a non-empty message and an RFC 6901
+ *   pointer into the body: the member it names exists ("is required": its
+ *   parent does), unless the pointer was cut at its buffer's length;
+ * - *unknown is set exactly when an error says "unknown field";
+ * - a patch is checked like the whole body minus "is required";
+ * - RFC 7396: the patch is not modified, nulls never land in the result,
+ *   and applying the same patch twice changes nothing more. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/fields.h"
+#include "api/survey_check.h"
 #include "service/jsonutil.h"
-#include "service/validate.h"
 
-static const char *const KINDS[] = {"mentor", "mentee", NULL};
-static const char *const STATUSES[] = {"applied", "screened", "waiting", "matched",
-                                       "active", "completed", "withdrawn", "rejected", NULL};
-static const char *const AVAIL[] = {"working_hours", "evenings", "weekends", NULL};
-
-static const struct field LANGUAGE[] = {
-  {.name = "code", .type = FT_CHECK, .required = true, .check = v_iso639_1, .rule = "an ISO 639-1 code"},
-  {.name = "level", .type = FT_CHECK, .required = true, .check = v_cefr, .rule = "a CEFR level"},
-  {0},
+static const struct {
+  const char *name; /* the seeds' prefix in tests/fuzz/corpus/body/ */
+  const struct field *spec;
+} TABLES[] = {
+  {"activity", activity_fields},
+  {"activity-patch", activity_patch_fields},
+  {"activity-registration", activity_registration_fields},
+  {"certificate", certificate_fields},
+  {"feedback", feedback_fields},
+  {"meeting", meeting_fields},
+  {"outcome", outcome_fields},
+  {"pair-proposal", pair_proposal_fields},
+  {"pair-change", pair_change_fields},
+  {"pair-decline", pair_decline_fields},
+  {"pair-close", pair_close_fields},
+  {"pair-note", pair_note_fields},
+  {"participant", participant_fields},
+  {"partner", partner_fields},
+  {"programme", programme_fields},
+  {"programme-topics", programme_topics_fields},
+  {"staff", staff_fields},
+  {"staff-patch", staff_fields + 1},
+  {"survey", survey_fields},
+  {"training", training_fields},
+  {"training-patch", training_patch_fields},
+  {"training-enrolment", training_enrolment_fields},
+  {"webhook", webhook_fields},
 };
+#define NTABLES (sizeof TABLES / sizeof TABLES[0])
 
-static void language_item(const json_t *item, const char *pointer, json_t *errors) {
-  if (!json_is_object(item)) {
-    json_array_append_new(errors, json_pack("{s:s,s:s}", "pointer", pointer, "message", "must be an object"));
-    return;
-  }
-  fields_check(item, LANGUAGE, pointer, errors, NULL);
-}
-
-static const struct field CONSENT[] = {
-  {.name = "data_processing", .type = FT_BOOL},
-  {.name = "research", .type = FT_BOOL},
-  {.name = "given_at", .type = FT_TIMESTAMP, .nullable = true},
-  {0},
-};
-
-static const struct field CONTACT[] = {
-  {.name = "name", .type = FT_STRING, .required = true, .min = 1, .max = 100},
-  {.name = "email", .type = FT_EMAIL, .nullable = true},
-  {.name = "phone", .type = FT_CHECK, .nullable = true, .check = v_phone, .rule = "a phone number"},
-  {0},
-};
-
-static const struct field SPEC[] = {
-  {.name = "programme_id", .type = FT_UUID, .required = true},
-  {.name = "kind", .type = FT_ENUM, .required = true, .values = KINDS},
-  {.name = "given_name", .type = FT_STRING, .required = true, .min = 1, .max = 100},
-  {.name = "email", .type = FT_EMAIL, .nullable = true},
-  {.name = "status", .type = FT_ENUM, .values = STATUSES},
-  {.name = "sectors", .type = FT_STR_ARRAY, .max = 2, .check = v_nace, .rule = "a NACE Rev. 2 code"},
-  {.name = "occupations", .type = FT_STR_ARRAY, .max = 2, .check = v_isco, .rule = "an ISCO-08 code"},
-  {.name = "availability", .type = FT_STR_ARRAY, .max = 3, .values = AVAIL, .rule = "an availability"},
-  {.name = "languages", .type = FT_ANY_ARRAY, .max = 20, .item = language_item},
-  {.name = "capacity", .type = FT_INT, .nullable = true, .min = 0, .max = 100},
-  {.name = "active", .type = FT_BOOL},
-  {.name = "arrival_on", .type = FT_DATE, .nullable = true},
-  {.name = "seen_at", .type = FT_TIMESTAMP, .nullable = true},
-  {.name = "cv_url", .type = FT_CHECK, .nullable = true, .check = v_url, .rule = "an http(s) URL"},
-  {.name = "consent", .type = FT_OBJECT, .sub = CONSENT},
-  {.name = "contact", .type = FT_OBJECT, .nullable = true, .sub = CONTACT},
-  {0},
-};
+/* Error pointers are built in buffers of 256 bytes (service/jsonutil.c). */
+#define POINTER_BUFFER 256
 
 /* A stored resource to patch (no nulls in it, see the invariant below). */
 static const char BASE[] =
@@ -71,14 +62,64 @@ static const char BASE[] =
   "\"sectors\":[\"62\"],\"languages\":[{\"code\":\"nl\",\"level\":\"B2\"}],\"capacity\":2,"
   "\"consent\":{\"data_processing\":true,\"research\":false},\"contact\":{\"name\":\"Bo\"}}";
 
-static void check_errors(const json_t *errors) {
-  size_t i;
+/* The value at JSON Pointer p in doc, or NULL. */
+static const json_t *resolve(const json_t *doc, const char *p) {
+  while (*p) {
+    if (*p != '/') return NULL;
+    p++;
+    char token[POINTER_BUFFER];
+    size_t n = 0;
+    for (; *p && *p != '/'; p++) {
+      if (n + 1 >= sizeof token) return NULL;
+      if (*p == '~') {
+        p++;
+        if (*p != '0' && *p != '1') return NULL;
+        token[n++] = *p == '0' ? '~' : '/';
+      } else {
+        token[n++] = *p;
+      }
+    }
+    token[n] = 0;
+    if (json_is_object(doc)) {
+      doc = json_object_get(doc, token);
+    } else if (json_is_array(doc)) {
+      char *end;
+      long i = strtol(token, &end, 10);
+      if (!n || *end || i < 0 || (size_t)i >= json_array_size(doc)) return NULL;
+      doc = json_array_get(doc, (size_t)i);
+    } else {
+      return NULL;
+    }
+    if (!doc) return NULL;
+  }
+  return doc;
+}
+
+/* Checks the error list of doc (prefix: the pointer doc was checked under);
+ * returns the number of "unknown field" errors. */
+static size_t check_errors(const json_t *errors, const json_t *doc, const char *prefix) {
+  size_t i, unknown = 0;
   json_t *e;
   json_array_foreach(errors, i, e) {
     const char *p = json_string_value(json_object_get(e, "pointer"));
     const char *m = json_string_value(json_object_get(e, "message"));
-    if (!p || !m || !*m || (p[0] != 0 && p[0] != '/')) abort();
+    if (!json_is_object(e) || json_object_size(e) != 2 || !p || !m || !*m) abort();
+    if (strncmp(p, prefix, strlen(prefix)) != 0) abort();
+    if (strcmp(m, "unknown field") == 0) unknown++;
+    if (strlen(p) >= POINTER_BUFFER - 8) continue; /* may be cut short */
+    const char *rel = p + strlen(prefix);
+    if (strcmp(m, "is required") == 0) {
+      char parent[POINTER_BUFFER];
+      snprintf(parent, sizeof parent, "%s", rel);
+      char *slash = strrchr(parent, '/');
+      if (!slash) abort();
+      *slash = 0;
+      if (!resolve(doc, parent) || resolve(doc, rel)) abort();
+    } else if (!resolve(doc, rel)) {
+      abort();
+    }
   }
+  return unknown;
 }
 
 /* A null member of an object reached through objects only (arrays are
@@ -101,8 +142,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     base = json_loads(BASE, 0, NULL);
     if (!base) abort();
   }
+  if (size < 1) return 0;
+  const struct field *spec = TABLES[data[0] % NTABLES].spec;
   json_error_t err;
-  json_t *doc = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
+  json_t *doc = json_loadb((const char *)data + 1, size - 1, JSON_REJECT_DUPLICATES, &err);
   if (!doc) return 0;
   if (!json_is_object(doc)) {
     json_decref(doc);
@@ -111,10 +154,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   json_t *full = json_array(), *patch = json_array();
   bool unknown_full = false, unknown_patch = false;
-  fields_check(doc, SPEC, "", full, &unknown_full);
-  fields_check_patch(doc, SPEC, "/items/0", patch, &unknown_patch);
-  check_errors(full);
-  check_errors(patch);
+  fields_check(doc, spec, "", full, &unknown_full);
+  fields_check_patch(doc, spec, "/items/0", patch, &unknown_patch);
+  if ((check_errors(full, doc, "") > 0) != unknown_full) abort();
+  if ((check_errors(patch, doc, "/items/0") > 0) != unknown_patch) abort();
   /* A patch is checked like the full body minus "is required". */
   if (unknown_full != unknown_patch || json_array_size(patch) > json_array_size(full)) abort();
 

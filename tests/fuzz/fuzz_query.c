@@ -6,13 +6,16 @@
  * cursor_decode. Besides sanitizer findings, it aborts when a check accepts
  * what an independent reading rejects, or the other way round (a value the
  * service passes on that PostgreSQL then refuses would be a 500 or a 422
- * instead of a 400 naming the parameter). */
+ * instead of a 400 naming the parameter). The whole string must also be
+ * UTF-8 once decoded exactly when v_query_utf8 says so. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "service/cursor.h"
 #include "service/validate.h"
@@ -139,6 +142,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memcpy(q, data, size);
   q[size] = 0;
   size_t len = strnlen(q, size);
+  /* v_query_utf8 (req_check_query refuses a query string that fails it: the
+   * server would drop such a parameter unseen) against jansson's UTF-8 check
+   * of the whole string, percent-decoded without stopping at a NUL */
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = q[i];
+    if (c == '%' && hexval(q[i + 1]) >= 0 && hexval(q[i + 2]) >= 0) {
+      c = (char)(hexval(q[i + 1]) * 16 + hexval(q[i + 2]));
+      i += 2;
+    }
+    buf[o++] = c;
+  }
+  json_t *ref = json_stringn(buf, o);
+  if (v_query_utf8(q) != (ref != NULL)) abort();
+  json_decref(ref);
   for (size_t start = 0; start <= len;) {
     size_t end = start;
     while (end < len && q[end] != '&') end++;
