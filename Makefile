@@ -9,7 +9,7 @@ BUILD := $(ROOT)/build
 BUILD_ASAN := $(ROOT)/build-asan
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: deps build build-asan run test unit api-test lint clean db-stop bench
+.PHONY: deps build build-asan run test unit api-test lint clean db-stop bench fuzz soak
 
 deps:
 	@bash tools/deps.sh
@@ -37,8 +37,25 @@ lint: deps
 test: build build-asan
 	@bash tools/test.sh
 
+api-test: build
+	@bash tools/apitest.sh
+
 bench: build
 	@bash tests/bench/run.sh
+
+# The long runs of issue 8, outside make test: every fuzz target for
+# FUZZ_SECONDS each (make test runs them 10 s), and the soak (SOAK_SECONDS of
+# mixed load after SOAK_WARMUP; VmRSS after the warm-up and at the end).
+FUZZ_SECONDS ?= 300
+SOAK_SECONDS ?= 300
+SOAK_WARMUP ?= 60
+fuzz:
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+soak: build
+	@mkdir -p .data; set -o pipefail; bash tests/bench/soak.sh $(SOAK_SECONDS) $(SOAK_WARMUP) | tee .data/soak.log
+	@sed -n 's/.*VmRSS after warm-up \([0-9]*\) KiB, at the end \([0-9]*\) KiB.*/\1 \2/p' .data/soak.log | \
+	  awk '{ printf "soak: VmRSS after warm-up %d KiB, at the end %d KiB, ratio %.3f (bound 1.050)\n", $$1, $$2, $$2 / $$1 }'
 
 clean:
 	@bash tools/pg.sh stop .data/pg || true
