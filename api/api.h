@@ -18,6 +18,7 @@ void trainings_register(void);
 void activities_register(void);
 void privacy_register(void);
 void feedback_register(void);
+void audit_register(void);    /* api/audit.c: GET /v1/audit */
 /* Webhooks (api/webhooks.c): adds the /v1/webhooks routes and starts the
  * delivery worker thread (KOPPEL_WEBHOOK_*); -1 on a configuration error.
  * Call before http_serve. webhooks_stop cuts short an attempt in flight

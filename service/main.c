@@ -106,6 +106,7 @@ static int cmd_serve(struct config *cfg) {
   activities_register();
   privacy_register();
   feedback_register();
+  audit_register();
   int rc = webhooks_start(&app) == 0 ? http_serve(&app) : 2; /* webhook routes and delivery worker */
   webhooks_stop();
   db_pool_free(app.pool);
