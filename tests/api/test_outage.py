@@ -1,10 +1,12 @@
 """Database outage (issue 8, item 2).
 
 A server of its own, on a PostgreSQL cluster of its own, under a steady load
-from threads; PostgreSQL is stopped for several seconds and started again.
-During the outage every request that needs the database answers 503
+from threads; PostgreSQL is stopped for 10 s (the issue's figure; a
+KOPPEL_FAULT_SCALE above 1 lengthens it, nothing shortens it) and started
+again. During the outage every request that needs the database answers 503
 problem+json with Retry-After, promptly (within the pool wait plus the
-connect timeout: no hang); /ready is 503 and /health 200; nothing crashes.
+connect timeout: no hang); /ready is 503 problem+json with Retry-After and
+/health 200; nothing crashes.
 Within 2 s after the database is back, requests succeed again, without a
 restart of Koppel."""
 import json
@@ -20,7 +22,7 @@ from faultkit import SLOW, Cluster, Load, client_for, scaled
 POOL_WAIT_MS = 1000
 CONNECT_TIMEOUT_S = 3          # connect_timeout in service/db.c connect_pg
 STATEMENT_TIMEOUT_MS = 2000
-OUTAGE_S = max(3.0, min(10.0, scaled(6.0)))
+OUTAGE_S = max(10.0, scaled(10.0))  # the issue: stop PostgreSQL for 10 s; the scale only lengthens it
 RECOVERY_S = 2.0               # the issue: requests succeed again within 2 s
 # the longest any answer may take, outage or not: the pool wait, one connect
 # attempt, and scheduling slack (more for the ASan build)
@@ -107,9 +109,9 @@ def test_database_outage_answers_503_promptly_and_recovers_without_restart(clust
                 continue
             assert a.status == 503, f"in the outage: {a} {a.body[:300]}"
             _problem(a)
-            if a.kind != "ready":
-                ra = a.headers.get("Retry-After", "")
-                assert ra.isdigit() and int(ra) >= 1, f"503 without a Retry-After in seconds: {a} {dict(a.headers)}"
+            # /ready too: its 503 comes from reply_problem, which adds Retry-After (service/http.c)
+            ra = a.headers.get("Retry-After", "")
+            assert ra.isdigit() and int(ra) >= 1, f"503 without a Retry-After in seconds: {a} {dict(a.headers)}"
         for a in after:
             assert a.status in (200, 201), f"{RECOVERY_S}s after the database came back: {a} {a.body[:300]}"
 
@@ -119,6 +121,7 @@ def test_database_outage_answers_503_promptly_and_recovers_without_restart(clust
             if a.t0 >= t_up and a.status in (200, 201) and a.kind not in first_ok:
                 first_ok[a.kind] = a.t1 - t_up
         slowest = max((a.seconds for a in during), default=0)
+        assert t_start - t_down >= OUTAGE_S, f"the database was down {t_start - t_down:.1f}s, not {OUTAGE_S}s"
         print(f"\noutage {t_start - t_down:.1f}s; {len(during)} answers inside it, slowest {slowest * 1000:.0f} ms; "
               f"first success after restart (s): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(first_ok.items())))
 
