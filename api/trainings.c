@@ -7,9 +7,11 @@
  * enrolment is seen only by staff of the enrolled mentor's programme and by
  * the mentor. Coordinators create trainings and enrol mentors of their
  * programmes; a mentor enrols themselves; coordinators and coaches record
- * completion. The rules that need a lock or a count (capacity, waiting
- * list, promotion, awarding once) live in sql/0014_trainings_activities.sql
- * (training_enrol, training_cancel, training_complete), which raise the
+ * attendance and completion (completing records the attendance too when it
+ * was not recorded before: a certificate implies the mentor was there). The
+ * rules that need a lock or a count (capacity, waiting list, promotion,
+ * recording once) live in sql/0014_trainings_activities.sql (training_enrol,
+ * training_cancel, training_attended, training_complete), which raise the
  * client's errors as KPnnn. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include "service/validate.h"
 
 static const char *const ENROLMENT_STATUSES[] = {"registered", "waitlisted", NULL};
+static const char *const BOOLS[] = {"true", "false", NULL};
 
 /* What a merge patch may change; the partner and the certificate kind stay (certificates name them). */
 static const char *const FIXED[] = {"id", "partner_id", "certificate_kind", "registered", "waitlisted",
@@ -204,30 +207,32 @@ out:
 }
 
 static void list_enrolments(struct req *r) {
-  static const char *const allowed[] = {"limit", "cursor", "status", "updated_since", NULL};
+  static const char *const allowed[] = {"limit", "cursor", "status", "attended", "updated_since", NULL};
   static const char sql[] =
     "WITH t AS (SELECT id FROM trainings WHERE id = $1), "
     "page AS (SELECT e.seq, enrolment_json(e) AS j FROM training_enrolments e "
     "  JOIN participants p ON p.id = e.participant_id "
     "  WHERE e.training_id = $1 AND e.seq > $6 AND enrolment_visible(p, $2, $3, $4, $5) "
     "    AND ($7::text IS NULL OR e.status = $7) AND ($8::timestamptz IS NULL OR e.updated_at >= $8) "
+    "    AND ($10::boolean IS NULL OR (e.attended_at IS NOT NULL) = $10::boolean) "
     "  ORDER BY e.seq LIMIT $9::int + 1), "
     "shown AS (SELECT * FROM page ORDER BY seq LIMIT $9) "
     "SELECT coalesce((SELECT jsonb_agg(j ORDER BY seq) FROM shown), '[]')::text, "
     "  (SELECT max(seq) FROM shown), (SELECT count(*) > $9 FROM page) FROM t";
   int limit;
   long long after;
-  const char *status, *since;
+  const char *status, *since, *attended;
   char scope[64];
   snprintf(scope, sizeof scope, "enrolments:%.36s", r->param[0]);
   if (!req_check_query(r, allowed) || !id_ok(r) || !req_page(r, scope, &limit, &after) ||
-      !req_query_enum(r, "status", ENROLMENT_STATUSES, &status) || !req_query_timestamp(r, "updated_since", &since))
+      !req_query_enum(r, "status", ENROLMENT_STATUSES, &status) || !req_query_enum(r, "attended", BOOLS, &attended) ||
+      !req_query_timestamp(r, "updated_since", &since))
     return;
   char a[24], l[12];
   snprintf(a, sizeof a, "%lld", after);
   snprintf(l, sizeof l, "%d", limit);
-  const char *p[] = {r->param[0], SCOPE(r), a, status, since, l};
-  PGresult *res = req_exec(r, sql, 9, p);
+  const char *p[] = {r->param[0], SCOPE(r), a, status, since, l, attended};
+  PGresult *res = req_exec(r, sql, 10, p);
   if (!res) return;
   if (PQntuples(res) == 0) reply_problem(r, 404, "no training %s is visible to you", r->param[0]);
   else reply_page(r, res, scope);
@@ -259,6 +264,18 @@ static void cancel(struct req *r) {
   PQclear(res);
 }
 
+/* Attendance only; the certificate waits for completion (complete). */
+static void attended(struct req *r) {
+  static const char sql[] = "SELECT training_attended($1, $2, $3, $4, $5, $6)::text";
+  if (!ids_ok(r)) return;
+  if (!req_no_body(r)) return;
+  const char *p[] = {r->param[0], r->param[1], SCOPE(r)};
+  PGresult *res = NULL;
+  if (req_begin(r) && (res = req_exec(r, sql, 6, p)) && req_commit(r))
+    reply_json_text(r, 200, PQgetvalue(res, 0, 0), true);
+  PQclear(res);
+}
+
 static void complete(struct req *r) {
   static const char sql[] = "SELECT training_complete($1, $2, $3, $4, $5, $6)::text";
   if (!ids_ok(r)) return;
@@ -274,10 +291,14 @@ static void complete(struct req *r) {
 
 /* Mentors holding at least one certificate valid on valid_on (default today,
  * UTC), with those certificates; staff see the mentors of their programmes,
- * an integration client its own employees. */
+ * an integration client its own employees. An entry's updated_at is the
+ * latest change to anything it shows: the mentor's record, any of their
+ * certificates, their employer partner (its name). updated_since filters on
+ * it, so an HR system's incremental pull sees a renewed certificate or a
+ * changed employer. */
 static void register_list(struct req *r) {
   static const char *const allowed[] = {"limit", "cursor", "employer_partner_id", "valid_on", "certificate_kind",
-                                        "programme_id", NULL};
+                                        "programme_id", "updated_since", NULL};
   static const char sql[] =
     "WITH d AS (SELECT coalesce($6::date, (now() AT TIME ZONE 'UTC')::date) AS d), "
     "page AS (SELECT p.seq, jsonb_build_object('participant_id', p.id, 'programme_id', p.programme_id, "
@@ -285,9 +306,12 @@ static void register_list(struct req *r) {
     "    'employer_partner_id', p.employer_partner_id, 'employer_name', e.name, 'valid_on', d.d, "
     "    'certificates', (SELECT jsonb_agg(certificate_json(c) ORDER BY c.kind, c.issued_on, c.seq) "
     "      FROM certificates c WHERE c.participant_id = p.id AND c.issued_on <= d.d "
-    "        AND (c.expires_on IS NULL OR d.d <= c.expires_on) AND ($7::text IS NULL OR c.kind = $7))) AS j "
+    "        AND (c.expires_on IS NULL OR d.d <= c.expires_on) AND ($7::text IS NULL OR c.kind = $7)), "
+    "    'updated_at', u.at) AS j "
     "  FROM participants p CROSS JOIN d LEFT JOIN partners e ON e.id = p.employer_partner_id "
-    "  WHERE p.kind = 'mentor' AND p.seq > $8 "
+    "  CROSS JOIN LATERAL (SELECT greatest(p.updated_at, e.updated_at, (SELECT max(c.updated_at) "
+    "      FROM certificates c WHERE c.participant_id = p.id)) AS at) u "
+    "  WHERE p.kind = 'mentor' AND p.seq > $8 AND ($11::timestamptz IS NULL OR u.at >= $11) "
     "    AND CASE $1 WHEN 'integration' THEN p.employer_partner_id = $5::uuid "
     "        ELSE $1 IN ('coordinator', 'coach') AND staff_in(p.programme_id, $3::boolean, $4::uuid[]) END "
     "    AND ($2::uuid IS NULL OR p.employer_partner_id = $2) AND ($9::uuid IS NULL OR p.programme_id = $9) "
@@ -299,10 +323,10 @@ static void register_list(struct req *r) {
     "  (SELECT max(seq) FROM shown), (SELECT count(*) > $10 FROM page)";
   int limit;
   long long after;
-  const char *employer, *valid_on, *kind, *prg;
+  const char *employer, *valid_on, *kind, *prg, *since;
   if (!req_check_query(r, allowed) || !req_page(r, "certified-mentors", &limit, &after) ||
       !req_query_uuid(r, "employer_partner_id", &employer) || !req_query_date(r, "valid_on", &valid_on) ||
-      !req_query_uuid(r, "programme_id", &prg))
+      !req_query_uuid(r, "programme_id", &prg) || !req_query_timestamp(r, "updated_since", &since))
     return;
   kind = req_query(r, "certificate_kind");
   if (kind && !certificate_kind_ok(kind)) {
@@ -314,8 +338,8 @@ static void register_list(struct req *r) {
   snprintf(l, sizeof l, "%d", limit);
   const char *partner = r->claims.partner[0] ? r->claims.partner : NULL;
   const char *p[] = {role_name(r->claims.role), employer, claims_all(r), claims_prg(r), partner, valid_on, kind,
-                     a, prg, l};
-  PGresult *res = req_exec(r, sql, 10, p);
+                     a, prg, l, since};
+  PGresult *res = req_exec(r, sql, 11, p);
   if (!res) return;
   reply_page(r, res, "certified-mentors");
   PQclear(res);
@@ -333,6 +357,7 @@ static const struct route routes[] = {
   {"POST", "/v1/trainings/{id}/enrolments", enrol, R_BODY, ENROLLERS},
   {"GET", "/v1/trainings/{id}/enrolments/{participant_id}", get_enrolment, 0, READERS},
   {"DELETE", "/v1/trainings/{id}/enrolments/{participant_id}", cancel, 0, ENROLLERS},
+  {"POST", "/v1/trainings/{id}/enrolments/{participant_id}/attended", attended, R_BODY_OPTIONAL, STAFF},
   {"POST", "/v1/trainings/{id}/enrolments/{participant_id}/complete", complete, R_BODY_OPTIONAL, STAFF},
   {"GET", "/v1/registers/certified-mentors", register_list, 0, STAFF | ROLE_BIT(ROLE_INTEGRATION)},
   {NULL, NULL, NULL, 0, 0}};

@@ -35,12 +35,16 @@ CREATE TABLE training_enrolments (
   participant_id uuid NOT NULL REFERENCES participants ON DELETE CASCADE,
   seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
   status text NOT NULL CHECK (status IN ('registered', 'waitlisted')),
+  attended_at timestamptz,
   completed_on date,
   certificate_id uuid REFERENCES certificates ON DELETE SET NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (training_id, participant_id),
-  CHECK (completed_on IS NULL OR status = 'registered')
+  CHECK (completed_on IS NULL OR status = 'registered'),
+  CHECK (attended_at IS NULL OR status = 'registered'),
+  -- completing implies attending (training_complete records both)
+  CHECK (completed_on IS NULL OR attended_at IS NOT NULL)
 );
 CREATE INDEX ON training_enrolments (participant_id);
 CREATE INDEX ON training_enrolments (training_id, status, seq);
@@ -81,6 +85,18 @@ CREATE INDEX ON activity_registrations (activity_id, status, seq);
 CREATE TRIGGER trainings_touch BEFORE UPDATE ON trainings FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE TRIGGER training_enrolments_touch BEFORE UPDATE ON training_enrolments
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
+
+-- A completion written without an attendance (a direct load such as the demo
+-- data) records the attendance at the same time, as training_complete does.
+CREATE FUNCTION training_enrolments_attended() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.completed_on IS NOT NULL AND NEW.attended_at IS NULL THEN
+    NEW.attended_at := now();
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER training_enrolments_attended BEFORE INSERT OR UPDATE ON training_enrolments
+  FOR EACH ROW EXECUTE FUNCTION training_enrolments_attended();
 CREATE TRIGGER activities_touch BEFORE UPDATE ON activities FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
 CREATE TRIGGER activity_registrations_touch BEFORE UPDATE ON activity_registrations
   FOR EACH ROW EXECUTE FUNCTION touch_updated_at();
@@ -116,7 +132,7 @@ CREATE FUNCTION enrolment_json(e training_enrolments) RETURNS jsonb LANGUAGE sql
     'training_id', e.training_id, 'participant_id', e.participant_id, 'status', e.status,
     'position', CASE WHEN e.status = 'waitlisted' THEN (SELECT count(*) FROM training_enrolments w
                   WHERE w.training_id = e.training_id AND w.status = 'waitlisted' AND w.seq <= e.seq) END,
-    'completed_on', e.completed_on,
+    'attended_at', e.attended_at, 'completed_on', e.completed_on,
     'certificate', (SELECT certificate_json(c) FROM certificates c WHERE c.id = e.certificate_id),
     'created_at', e.created_at, 'updated_at', e.updated_at)
 $$;
@@ -230,6 +246,10 @@ BEGIN
     RAISE EXCEPTION 'this enrolment was completed on % and awarded a certificate: it can no longer be cancelled',
       e.completed_on USING ERRCODE = 'KP409';
   END IF;
+  IF e.attended_at IS NOT NULL THEN
+    RAISE EXCEPTION 'participant % attended this training: the enrolment can no longer be cancelled', pid
+      USING ERRCODE = 'KP409';
+  END IF;
   DELETE FROM training_enrolments WHERE training_id = tid AND participant_id = pid;
   IF e.status = 'registered' THEN
     UPDATE training_enrolments SET status = 'registered'
@@ -239,10 +259,56 @@ BEGIN
   END IF;
 END $$;
 
+-- The enrolment of pid in tid as the caller may see it (staff of the
+-- mentor's programme, the mentor their own), locked; raises 404 otherwise.
+CREATE FUNCTION training_enrolment_for(tid uuid, pid uuid, role text, sub uuid, all_prg boolean, prg uuid[])
+RETURNS training_enrolments LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  e training_enrolments;
+BEGIN
+  SELECT e0.* INTO e FROM training_enrolments e0 JOIN participants p ON p.id = e0.participant_id
+   WHERE e0.training_id = tid AND e0.participant_id = pid AND enrolment_visible(p, role, sub, all_prg, prg)
+     FOR UPDATE OF e0;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no enrolment of participant % in training % is visible to you', pid, tid
+      USING ERRCODE = 'KP404';
+  END IF;
+  RETURN e;
+END $$;
+
+-- Records that participant pid attended training tid (staff, from the day
+-- it is held, a registered seat only, once). Attendance is not completion:
+-- no certificate is awarded until training_complete.
+CREATE FUNCTION training_attended(tid uuid, pid uuid, role text, sub uuid, all_prg boolean, prg uuid[])
+RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+  e training_enrolments;
+  held date;
+BEGIN
+  e := training_enrolment_for(tid, pid, role, sub, all_prg, prg);
+  SELECT held_on INTO held FROM trainings WHERE id = tid;
+  IF e.attended_at IS NOT NULL THEN
+    RAISE EXCEPTION 'the attendance of participant % was recorded already (at %)', pid, e.attended_at
+      USING ERRCODE = 'KP409';
+  END IF;
+  IF e.status <> 'registered' THEN
+    RAISE EXCEPTION 'participant % is on the waiting list of this training, not registered', pid
+      USING ERRCODE = 'KP409';
+  END IF;
+  IF held > current_date THEN
+    RAISE EXCEPTION 'the training is held on %: attendance is recorded from that day', held USING ERRCODE = 'KP409';
+  END IF;
+  UPDATE training_enrolments SET attended_at = now() WHERE training_id = tid AND participant_id = pid
+  RETURNING * INTO e;
+  RETURN enrolment_json(e);
+END $$;
+
 -- Records that participant pid completed training tid and awards the
 -- certificate: kind from the training, issued on the day the training was
 -- held, expiring validity_months later (never when validity_months is null),
 -- issued by the training's partner. Once per enrolment (409 the second time).
+-- Completing implies attending: without a recorded attendance, it is
+-- recorded now, in the same statement.
 CREATE FUNCTION training_complete(tid uuid, pid uuid, role text, sub uuid, all_prg boolean, prg uuid[])
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -251,13 +317,7 @@ DECLARE
   cid uuid;
 BEGIN
   SELECT * INTO t FROM trainings WHERE id = tid;
-  SELECT e0.* INTO e FROM training_enrolments e0 JOIN participants p ON p.id = e0.participant_id
-   WHERE e0.training_id = tid AND e0.participant_id = pid AND enrolment_visible(p, role, sub, all_prg, prg)
-     FOR UPDATE OF e0;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'no enrolment of participant % in training % is visible to you', pid, tid
-      USING ERRCODE = 'KP404';
-  END IF;
+  e := training_enrolment_for(tid, pid, role, sub, all_prg, prg);
   IF e.completed_on IS NOT NULL THEN
     RAISE EXCEPTION 'participant % completed this training already (recorded on %); the certificate was awarded then',
       pid, e.completed_on USING ERRCODE = 'KP409';
@@ -276,7 +336,8 @@ BEGIN
                THEN (t.held_on + make_interval(months => t.validity_months))::date END,
           t.partner_id, t.id)
   RETURNING id INTO cid;
-  UPDATE training_enrolments SET completed_on = current_date, certificate_id = cid
+  UPDATE training_enrolments SET completed_on = current_date, certificate_id = cid,
+         attended_at = coalesce(attended_at, now())
    WHERE training_id = tid AND participant_id = pid RETURNING * INTO e;
   RETURN enrolment_json(e);
 END $$;
@@ -468,8 +529,8 @@ $$;
 -- Applies merge patch p (checked by the API: title, held_on, mode, capacity,
 -- validity_months) to training tid, locked like an enrolment. The capacity
 -- never drops below the seats taken (409); a larger one moves the waiting
--- list up in order. held_on stays once a completion awarded a certificate
--- issued on it (409). A new validity_months applies to later completions.
+-- list up in order. held_on stays once an attendance was recorded on it or
+-- a completion awarded a certificate issued on it (409). A new validity_months applies to later completions.
 CREATE FUNCTION training_update(tid uuid, p jsonb) RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
   t trainings;
@@ -490,6 +551,11 @@ BEGIN
      AND EXISTS (SELECT 1 FROM training_enrolments WHERE training_id = tid AND completed_on IS NOT NULL) THEN
     RAISE EXCEPTION 'completions were recorded and certificates issued on %: the date can no longer change',
       t.held_on USING ERRCODE = 'KP409', DETAIL = '/held_on';
+  END IF;
+  IF p ? 'held_on' AND (p ->> 'held_on')::date <> t.held_on
+     AND EXISTS (SELECT 1 FROM training_enrolments WHERE training_id = tid AND attended_at IS NOT NULL) THEN
+    RAISE EXCEPTION 'attendance was recorded for %: the date can no longer change', t.held_on
+      USING ERRCODE = 'KP409', DETAIL = '/held_on';
   END IF;
   UPDATE trainings SET
     title = CASE WHEN p ? 'title' THEN p ->> 'title' ELSE title END,

@@ -549,6 +549,76 @@ def test_dual_learning_mentor(make, client, tokens, psql, unchanged):
     assert c.propose(bare, other)["status"] == "proposed"
 
 
+def test_dual_learning_chain_through_a_training(make, client, tokens, psql, unchanged):
+    """The chain end to end: the 24-year-old mentor with 3 years' experience fails age, experience and
+    certificate; enrols in a mentor training, staff record attendance and completion, the certificate
+    appears (on the participant and in the register) and the certificate rule passes; a coordinator
+    overrides the other two with a reason (audited) into waiting; the mentor can be proposed. A mentor
+    of the same programme without the certificate cannot (409 naming it)."""
+    rules = {"eligibility": {"mentor": {"min_age": 25, "min_years_experience": 5, "working_or_recently_retired": True,
+                                        "required_certificates": ["work_mentor"]}}}
+    c = Cohort(make, client, tokens, psql, rules=rules)
+    assert c.rules["eligibility"]["mentor"]["required_certificates"] == ["work_mentor"]
+    young = make.participant(c.id, kind="mentor", status="screened", birth_year=YEAR - 24, years_experience=3,
+                             employment={"status": "working"})
+    body, got = results(c.coord, young["id"])
+    assert body["eligible"] is False
+    assert [r["rule"] for r in body["rules"] if r["result"] == "fail"] == \
+        ["min_years_experience", "min_age", "required_certificates"]
+    # the mentor training, held today by a training partner; the mentor enrols themselves
+    provider = make.partner(kind="training")
+    t = expect(c.coord.post("/v1/trainings", {
+        "partner_id": provider["id"], "title": unique("Mentor training (dual learning)"), "held_on": day(0),
+        "mode": "in_person", "capacity": 12, "certificate_kind": "work_mentor", "validity_months": 36}), 201)
+    enrolment = f"/v1/trainings/{t['id']}/enrolments/{young['id']}"
+    e = expect(c.as_(young).post(f"/v1/trainings/{t['id']}/enrolments", {"participant_id": young["id"]}), 201)
+    assert e["status"] == "registered" and e["attended_at"] is None
+    # staff record attendance: not a certificate yet
+    e = expect(c.coach.post(f"{enrolment}/attended"), 200)
+    assert e["attended_at"] and e["certificate"] is None
+    assert results(c.coord, young["id"])[1]["required_certificates"] == "fail"
+    # and completion: the certificate is awarded
+    e = expect(c.coord.post(f"{enrolment}/complete"), 200)
+    cert = e["certificate"]
+    assert cert["kind"] == "work_mentor" and cert["issued_on"] == day(0) and cert["training_id"] == t["id"]
+    assert cert["issued_by_partner_id"] == provider["id"]
+    assert expect(c.coord.get(f"/v1/participants/{young['id']}"), 200)["certificates"] == [cert]
+    register = c.coord.walk("/v1/registers/certified-mentors", params={"programme_id": c.id})
+    assert [(x["participant_id"], x["certificates"]) for x in register] == [(young["id"], [cert])]
+    body, got = results(c.coord, young["id"])
+    assert got == {"min_years_experience": "fail", "min_age": "fail", "working_or_recently_retired": "pass",
+                   "required_certificates": "pass"}
+    assert body["eligible"] is False
+    # still not waiting without an override, naming the two rules left
+    with unchanged():
+        r = c.coord.patch(f"/v1/participants/{young['id']}", {"status": "waiting"})
+        expect(r, 409, "/status")
+    d = problem_detail(r)
+    assert "min_years_experience" in d and "min_age" in d and "required_certificates" not in d
+    reason = "Dual learning: 23+ with a relevant diploma; apprenticeship years count as experience"
+    q = expect(c.coord.patch(f"/v1/participants/{young['id']}", {"status": "waiting", "override_reason": reason}), 200)
+    assert q["status"] == "waiting"
+    assert override_rows(psql, young["id"]) == [(c.coord_id, "coordinator", "min_years_experience,min_age", reason)]
+    pair = c.propose(young, c.mentee())
+    assert (pair["mentor_id"], pair["status"]) == (young["id"], "proposed")
+    # the certificate-before-proposal rule: a mentor without it is refused, whatever else holds
+    bare = make.participant(c.id, kind="mentor", status="screened", birth_year=YEAR - 45, years_experience=15,
+                            employment={"status": "working"})
+    expect(c.coord.patch(f"/v1/participants/{bare['id']}", {"status": "waiting",
+                                                             "override_reason": "Training booked next month"}), 200)
+    assert [row[2] for row in override_rows(psql, bare["id"])] == ["required_certificates"]
+    other = c.mentee()
+    with unchanged():
+        r = c.coach.post("/v1/pairs", {"mentor_id": bare["id"], "mentee_id": other["id"]})
+        expect(r, 409)
+    assert "work_mentor" in problem_detail(r)
+    # enrolled and attended is not enough: only the completion's certificate counts
+    expect(c.coord.post(f"/v1/trainings/{t['id']}/enrolments", {"participant_id": bare["id"]}), 201)
+    expect(c.coord.post(f"/v1/trainings/{t['id']}/enrolments/{bare['id']}/attended"), 200)
+    with unchanged():
+        expect(c.coach.post("/v1/pairs", {"mentor_id": bare["id"], "mentee_id": other["id"]}), 409)
+
+
 def test_no_certificate_rule_no_check(make, client, tokens, psql):
     c = Cohort(make, client, tokens, psql)
     c.propose(c.mentor(), c.mentee())

@@ -295,6 +295,131 @@ def test_completion_is_idempotent_with_a_key(g, provider):
     assert g.psql("SELECT count(*) FROM certificates WHERE participant_id = %s", m["id"])[0][0] == "1"
 
 
+# ------------------------------------------------------------------ attendance
+
+def attended_url(t, person):
+    return f"/v1/trainings/{t['id']}/enrolments/{person['id']}/attended"
+
+
+def audit_of(psql, person):
+    """(actor, role, action, changed fields in alphabetical order) of each audit row of the person's enrolments."""
+    rows = psql("SELECT actor, actor_role, action, array_to_string(changed_fields, ',') FROM audit_log "
+                "WHERE entity = 'training_enrolments' AND entity_id = %s ORDER BY id", person["id"])
+    return [(a, r, act, ",".join(sorted(f.split(",")))) for a, r, act, f in rows]
+
+
+def test_attendance_is_recorded_once_apart_from_completion(g, provider, unchanged):
+    held = today() - datetime.timedelta(days=2)
+    t = training(g.coord, provider, held_on=held.isoformat(), validity_months=12)
+    m = g.mentor()
+    expect(enrol(g.coord, t, m), 201)
+    got = expect(g.coach.post(attended_url(t, m)), 200)
+    assert got["attended_at"] is not None and got["status"] == "registered"
+    assert got["completed_on"] is None and got["certificate"] is None           # no certificate for attending
+    assert g.psql("SELECT count(*) FROM certificates WHERE participant_id = %s", m["id"])[0][0] == "0"
+    assert audit_of(g.psql, m)[-1] == (g.coach_id, "coach", "update", "attended_at")
+    assert expect(g.as_(m).get(f"/v1/trainings/{t['id']}/enrolments/{m['id']}"), 200) == got
+    with unchanged():
+        expect(g.coach.post(attended_url(t, m)), 409)                              # once
+        expect(g.coord.post(attended_url(t, m), {}), 409)
+        expect(g.coord.delete(f"/v1/trainings/{t['id']}/enrolments/{m['id']}"), 409)   # they were there
+        expect(g.coord.patch(f"/v1/trainings/{t['id']}", {"held_on": day(-1)}), 409, "/held_on")
+    # completion later keeps the attendance as recorded and awards the certificate
+    done = expect(g.coord.post(f"/v1/trainings/{t['id']}/enrolments/{m['id']}/complete"), 200)
+    assert done["attended_at"] == got["attended_at"] and done["completed_on"] == today().isoformat()
+    assert done["certificate"]["issued_on"] == held.isoformat()
+    assert audit_of(g.psql, m)[-1][2:] == ("update", "certificate_id,completed_on")
+
+
+def test_completion_without_attendance_records_it(g, provider, unchanged):
+    t = training(g.coord, provider, held_on=day(-1))
+    m = g.mentor()
+    expect(enrol(g.coord, t, m), 201)
+    before = g.psql("SELECT now()")[0][0]
+    done = expect(g.coach.post(f"/v1/trainings/{t['id']}/enrolments/{m['id']}/complete"), 200)
+    assert done["attended_at"] is not None and done["certificate"] is not None
+    assert g.psql("SELECT attended_at >= %s::timestamptz FROM training_enrolments WHERE training_id = %s "
+                  "AND participant_id = %s", before, t["id"], m["id"])[0][0] == "t"
+    assert audit_of(g.psql, m)[-1][2:] == ("update", "attended_at,certificate_id,completed_on")
+    with unchanged():
+        expect(g.coord.post(attended_url(t, m)), 409)                              # recorded with the completion
+
+
+def test_attendance_rules(g, provider, unchanged):
+    future = training(g.coord, provider, held_on=day(3))
+    held = training(g.coord, provider, held_on=day(0), capacity=1)
+    a, b, c = g.mentor(), g.mentor(), g.mentor()
+    expect(enrol(g.coord, future, a), 201)
+    expect(enrol(g.coord, held, b), 201)
+    assert expect(enrol(g.coord, held, c), 201)["status"] == "waitlisted"
+    with unchanged():
+        expect(g.coord.post(attended_url(future, a)), 409)                 # before the day
+        expect(g.coord.post(attended_url(held, c)), 409)                   # waitlisted
+        expect(g.coach.post(attended_url(held, c)), 409)
+        expect(g.coord.post(attended_url(held, a)), 404)                   # not enrolled
+        expect(g.coord.post(attended_url({"id": str(uuid.uuid4())}, b)), 404)
+        expect(g.coord.post(f"/v1/trainings/x/enrolments/{b['id']}/attended"), 404)
+        expect(g.coord.post(f"/v1/trainings/{held['id']}/enrolments/nope/attended"), 404)
+        expect(g.coord.post(attended_url(held, b), {"note": "was late"}), 400, "/note")
+        expect(g.coord.post(attended_url(held, b), ["x"]), 400)
+        expect(g.coord.request("POST", attended_url(held, b), data=b"{nope",
+                               headers={"Content-Type": "application/json"}), 400)
+        expect(g.coord.request("POST", attended_url(held, b), data=b"x=1",
+                               headers={"Content-Type": "text/plain"}), 415)
+        expect(g.coord.get(f"/v1/trainings/{held['id']}/enrolments", params={"attended": "yes"}), 400)
+    # once the waitlisted one moved up to a seat, their attendance may be recorded
+    expect(g.coord.delete(f"/v1/trainings/{held['id']}/enrolments/{b['id']}"), 204)
+    got = expect(g.coord.post(attended_url(held, c), {}), 200)
+    assert got["status"] == "registered" and got["attended_at"]
+
+
+def test_attendance_role_matrix(g, provider, make, client, tokens, unchanged):
+    """Staff of the mentor's programme record it; staff elsewhere get 404 (the enrolment is not
+    theirs to see); the mentor themselves and every other role get 403."""
+    t = training(g.coord, provider, held_on=day(-1))
+    employer = make.partner(kind="employer")
+    m = g.mentor(employer_partner_id=employer["id"])
+    n = g.mentor()
+    for x in (m, n):
+        expect(enrol(g.coord, t, x), 201)
+    elsewhere = Cohort(make, client, tokens, g.psql)
+    refused = {
+        "coordinator elsewhere": (elsewhere.coord, 404),
+        "coach elsewhere": (elsewhere.coach, 404),
+        "the mentor": (g.as_(m), 403),
+        "another mentor": (g.as_(n), 403),
+        "mentee": (g.as_(g.mentee()), 403),
+        "researcher": (client(tokens("researcher", prg="*")), 403),
+        "integration (the employer)": (client(tokens("integration", partner=employer["id"], prg=[g.id])), 403),
+        "integration (the provider)": (client(tokens("integration", partner=provider["id"])), 403),
+        "no token": (client(None), 401),
+    }
+    with unchanged():
+        for name, (c, status) in refused.items():
+            assert c.post(attended_url(t, m)).status_code == status, name
+    assert expect(g.coord.post(attended_url(t, m)), 200)["attended_at"]
+    assert expect(g.coach.post(attended_url(t, n)), 200)["attended_at"]
+    assert [r[:3] for r in audit_of(g.psql, m)][-1] == (g.coord_id, "coordinator", "update")
+    # an organisation-wide coordinator sees every programme's mentors
+    o = g.mentor()
+    expect(enrol(g.coord, t, o), 201)
+    expect(make.coord.post(attended_url(t, o)), 200)
+    ids = lambda **q: sorted(e["participant_id"] for e in
+                             g.coord.walk(f"/v1/trainings/{t['id']}/enrolments", params=q))
+    assert ids(attended="true") == sorted([m["id"], n["id"], o["id"]])
+    assert ids(attended="false") == []
+
+
+def test_attendance_is_idempotent_with_a_key(g, provider):
+    t = training(g.coord, provider, held_on=day(-1))
+    m = g.mentor()
+    expect(enrol(g.coord, t, m), 201)
+    key = {"Idempotency-Key": unique("att")}
+    first = expect(g.coord.post(attended_url(t, m), headers=key), 200)
+    assert expect(g.coord.post(attended_url(t, m), headers=key), 200) == first
+    assert [r[2:] for r in audit_of(g.psql, m)].count(("update", "attended_at")) == 1
+
+
 # ------------------------------------------------------------------ the register
 
 def certify(g, provider, mentor, held_on, months, kind="workplace_mentor"):
@@ -335,6 +460,60 @@ def test_register_filters_and_validity(g, provider, make, client, tokens):
     page = expect(g.coord.get("/v1/registers/certified-mentors",
                               params={"programme_id": g.id, "valid_on": "2024-07-01", "limit": 1}), 200)
     assert len(page["items"]) == 1 and page["next_cursor"]
+
+
+def test_register_updated_since(g, provider, make):
+    """An entry counts as changed when the mentor, any of their certificates or their employer
+    changed (the `updated_at` of the entry); older entries stay out of an incremental pull."""
+    e1, e2 = make.partner(kind="employer"), make.partner(kind="employer")
+    a = g.mentor(employer_partner_id=e1["id"])
+    b = g.mentor(employer_partner_id=e2["id"])
+    ca = certify(g, provider, a, "2024-01-15", None)
+    certify(g, provider, b, "2024-01-15", None)
+    old = "2001-01-01T00:00:00Z"
+
+    def age(person, cert, employer):
+        make.backdate("participants", person["id"], old)
+        make.backdate("certificates", cert["id"], old)
+        make.backdate("partners", employer["id"], old)
+
+    age(a, ca, e1)
+    since = "2010-01-01T00:00:00Z"
+    reg = lambda **q: {x["participant_id"]: x for x in g.coord.walk(
+        "/v1/registers/certified-mentors", params=dict(q, programme_id=g.id, valid_on="2024-07-01"))}
+    everyone = reg()
+    assert set(everyone) == {a["id"], b["id"]}
+    when = lambda x: datetime.datetime.fromisoformat(x["updated_at"].replace("Z", "+00:00"))
+    assert when(everyone[a["id"]]) == datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+    assert when(everyone[b["id"]]) > datetime.datetime(2010, 1, 1, tzinfo=datetime.timezone.utc)
+    assert set(reg(updated_since=since)) == {b["id"]}
+    assert set(reg(updated_since="2001-01-01T00:00:00+00:00")) == {a["id"], b["id"]}   # at or after
+    # a renewed certificate brings the entry back
+    expect(g.coord.post(f"/v1/participants/{a['id']}/certificates", {"kind": "first_aid", "issued_on": day(-1)}), 201)
+    assert set(reg(updated_since=since)) == {a["id"], b["id"]}
+    for c in expect(g.coord.get(f"/v1/participants/{b['id']}"), 200)["certificates"]:
+        make.backdate("certificates", c["id"], old)
+    make.backdate("participants", b["id"], old)
+    make.backdate("partners", e2["id"], old)
+    for c in expect(g.coord.get(f"/v1/participants/{a['id']}"), 200)["certificates"]:
+        make.backdate("certificates", c["id"], old)
+    make.backdate("participants", a["id"], old)
+    assert reg(updated_since=since) == {}
+    # so does a change to the mentor's record, or to the employer's name
+    expect(g.coord.patch(f"/v1/participants/{a['id']}", {"family_name": unique("renamed")}), 200)
+    assert set(reg(updated_since=since)) == {a["id"]}
+    expect(make.coord.patch(f"/v1/partners/{e2['id']}", {"name": unique("employer")}), 200)
+    got = reg(updated_since=since)
+    assert set(got) == {a["id"], b["id"]} and when(got[b["id"]]) > datetime.datetime(2010, 1, 1,
+                                                                                      tzinfo=datetime.timezone.utc)
+    # the integration client's pull filters the same way
+    make.backdate("participants", a["id"], old)
+    hr = g.client(g.tokens("integration", partner=e1["id"]))
+    assert hr.walk("/v1/registers/certified-mentors", params={"valid_on": "2024-07-01", "updated_since": since}) == []
+    for bad in ("yesterday", "2024-01-01", "2024-13-01T00:00:00Z"):
+        r = g.coord.get("/v1/registers/certified-mentors", params={"updated_since": bad})
+        expect(r, 400)
+        assert "updated_since" in r.json()["detail"]
 
 
 def test_register_roles_and_bad_queries(g, client, tokens):
