@@ -472,26 +472,31 @@ out:
 
 /* ---- coach notes: staff only */
 
+/* Notes are never edited, so updated_since compares their created_at. */
 static void notes_list(struct req *r) {
-  static const char *const allowed[] = {"limit", "cursor", NULL};
+  static const char *const allowed[] = {"limit", "cursor", "updated_since", NULL};
   static const char sql[] =
     "WITH page AS (SELECT n.seq, jsonb_build_object('id', n.id, 'pair_id', n.pair_id, 'author', n.author, "
     "    'text', n.text, 'created_at', n.created_at) AS j FROM pair_notes n "
-    "  WHERE n.pair_id = $1 AND n.seq > $2 ORDER BY n.seq LIMIT $3::int + 1), "
-    "shown AS (SELECT * FROM page ORDER BY seq LIMIT $3) "
+    "  WHERE n.pair_id = $1 AND n.seq > $2 AND ($3::timestamptz IS NULL OR n.created_at >= $3) "
+    "  ORDER BY n.seq LIMIT $4::int + 1), "
+    "shown AS (SELECT * FROM page ORDER BY seq LIMIT $4) "
     "SELECT coalesce((SELECT jsonb_agg(j ORDER BY seq) FROM shown), '[]')::text, "
-    "  (SELECT max(seq) FROM shown), (SELECT count(*) > $3 FROM page)";
+    "  (SELECT max(seq) FROM shown), (SELECT count(*) > $4 FROM page)";
   int limit;
   long long after;
-  if (!req_check_query(r, allowed) || !req_page(r, "pair_notes", &limit, &after)) return;
+  const char *since;
+  if (!req_check_query(r, allowed) || !req_page(r, "pair_notes", &limit, &after) ||
+      !req_query_timestamp(r, "updated_since", &since))
+    return;
   PGresult *cur = load(r, SQL_LOAD);
   if (!cur) return;
   PQclear(cur);
   char a[24], l[12];
   snprintf(a, sizeof a, "%lld", after);
   snprintf(l, sizeof l, "%d", limit);
-  const char *p[] = {r->param[0], a, l};
-  PGresult *res = req_exec(r, sql, 3, p);
+  const char *p[] = {r->param[0], a, since, l};
+  PGresult *res = req_exec(r, sql, 4, p);
   if (!res) return;
   reply_page(r, res, "pair_notes");
   PQclear(res);

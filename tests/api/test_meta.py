@@ -148,3 +148,112 @@ def test_ready_without_database_is_503(servers, spec):
         assert r.headers.get("Retry-After"), "503 needs Retry-After"
     finally:
         s.stop_clean()
+
+
+# --------------------------------------------------------------------------- examples in the contract
+
+_METHODS = ("get", "put", "post", "patch", "delete")
+
+
+def _is_json(media):
+    return media == "application/json" or media.endswith("+json")
+
+
+def _examples_of(spec, where, media_def):
+    """(label, value) of every example a media type carries: its own `example` or
+    `examples`, else those of its schema (following $ref to the component)."""
+    found = []
+    if "example" in media_def:
+        found.append((f"{where}/example", media_def["example"]))
+    for name, ex in (media_def.get("examples") or {}).items():
+        ex = spec.deref(ex)
+        assert "value" in ex, f"{where}/examples/{name} has no inline value"
+        found.append((f"{where}/examples/{name}", ex["value"]))
+    if found:
+        return found
+    schema, label = media_def.get("schema"), f"{where}/schema"
+    for _ in range(20):
+        if not isinstance(schema, dict):
+            break
+        if "example" in schema:
+            found.append((f"{label}/example", schema["example"]))
+        for i, v in enumerate(schema.get("examples") or []):
+            found.append((f"{label}/examples/{i}", v))
+        if found or "$ref" not in schema:
+            break
+        label = schema["$ref"]
+        schema = spec.deref({"$ref": schema["$ref"]})
+    return found
+
+
+def _operation_bodies(spec):
+    """(where, media def, needs an example) for every JSON body of every operation."""
+    for path, item in spec.paths.items():
+        item = spec.deref(item)
+        for method in _METHODS:
+            op = item.get(method)
+            if not op:
+                continue
+            at = f"{method.upper()} {path}"
+            if op.get("requestBody"):
+                for media, mdef in (spec.deref(op["requestBody"]).get("content") or {}).items():
+                    if _is_json(media):
+                        yield f"{at} request {media}", mdef, True
+            for status, resp in (op.get("responses") or {}).items():
+                for media, mdef in (spec.deref(resp).get("content") or {}).items():
+                    if _is_json(media):
+                        yield f"{at} {status} {media}", mdef, str(status).startswith("2")
+
+
+def test_every_operation_has_examples_of_its_bodies(spec):
+    """Issue 5: an example of every JSON request body and of every JSON 2xx
+    response body (on the media type, or on the schema it refers to)."""
+    missing = [where for where, mdef, needed in _operation_bodies(spec)
+               if needed and not _examples_of(spec, where, mdef)]
+    assert not missing, "bodies without an example in openapi.yaml:\n  " + "\n  ".join(missing)
+
+
+def test_every_example_of_an_operation_body_validates(spec):
+    from jsonschema import Draft202012Validator, RefResolver
+    from conftest import FORMATS
+    resolver = RefResolver(base_uri="", referrer=spec.doc)
+    problems, checked = [], 0
+    for where, mdef, _ in _operation_bodies(spec):
+        schema = mdef.get("schema")
+        if schema is None:
+            continue
+        validator = Draft202012Validator(schema, resolver=resolver, format_checker=FORMATS)
+        for label, value in _examples_of(spec, where, mdef):
+            checked += 1
+            for e in validator.iter_errors(value):
+                at = "/".join(str(p) for p in e.absolute_path)
+                problems.append(f"{label} at /{at}: {e.message[:200]}")
+    assert checked > 0
+    assert not problems, f"{len(problems)} examples do not match their schema:\n  " + "\n  ".join(problems[:40])
+
+
+def test_every_post_documents_idempotent_retries(spec):
+    """Every authenticated POST takes Idempotency-Key, may answer 409 (a retry
+    while the first runs, with Retry-After) and marks replays in its 2xx answers."""
+    problems = []
+    for path, item in spec.paths.items():
+        item = spec.deref(item)
+        op = item.get("post")
+        if not op or not path.startswith("/v1/"):
+            continue
+        params = [spec.deref(p).get("name") for p in (item.get("parameters") or []) + (op.get("parameters") or [])]
+        if "Idempotency-Key" not in params:
+            problems.append(f"POST {path}: no Idempotency-Key parameter")
+        if "409" not in op["responses"]:
+            problems.append(f"POST {path}: no 409")
+        elif "Retry-After" not in (spec.deref(op["responses"]["409"]).get("headers") or {}):
+            problems.append(f"POST {path}: its 409 does not declare Retry-After")
+        for status, resp in op["responses"].items():
+            if str(status).startswith("2") and \
+                    "Idempotent-Replayed" not in (spec.deref(resp).get("headers") or {}):
+                problems.append(f"POST {path}: {status} does not declare Idempotent-Replayed")
+    assert not problems, "\n".join(problems)
+    # both are sent only sometimes, so neither may be required
+    conflict = spec.deref({"$ref": "#/components/responses/Conflict"})
+    assert spec.deref(conflict["headers"]["Retry-After"]).get("required") is False
+    assert spec.deref({"$ref": "#/components/headers/IdempotentReplayed"}).get("required") is False

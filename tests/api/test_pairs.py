@@ -748,6 +748,35 @@ def test_notes_are_for_staff_only(cohort, unchanged):
     assert "Eerste maandgesprek" not in json.dumps(expect(c.as_(mentor).get(f"/v1/pairs/{p['id']}"), 200))
 
 
+def test_notes_updated_since(cohort, make, unchanged):
+    """Notes are never edited: updated_since keeps those written at or after the instant."""
+    c = cohort
+    p, _, _ = c.accepted_pair()
+    url = f"/v1/pairs/{p['id']}/notes"
+    notes = [expect(c.coach.post(url, {"text": f"Notitie {i}"}), 201) for i in range(4)]
+    ids = [n["id"] for n in notes]
+    make.backdate("pair_notes", ids[0], "2020-01-01T00:00:00Z", column="created_at")
+    make.backdate("pair_notes", ids[1], "2021-06-01T12:00:00Z", column="created_at")
+
+    def since(value, **kw):
+        return [n["id"] for n in c.coach.walk(url, {"updated_since": value}, **kw)]
+
+    assert since("2019-12-31T23:59:59Z") == ids
+    assert since("2020-01-01T00:00:00Z") == ids, "at the instant counts"
+    assert since("2020-01-01T00:00:00.000001Z") == ids[1:]
+    # 14:00 at +02:00 is 12:00 UTC: the second note is kept, 12:00:01 drops it
+    assert since("2021-06-01T14:00:00+02:00") == ids[1:]
+    assert since("2021-06-01T12:00:01Z") == ids[2:]
+    assert since("2021-06-01T12:00:01Z", limit=1) == ids[2:], "pages keep the filter"
+    assert since("2099-01-01T00:00:00Z") == []
+    with unchanged():
+        for bad in ["2024-01-01", "yesterday", "2024-02-30T00:00:00Z", "2024-01-01T25:00:00Z",
+                    "2024-01-01 00:00:00Z", "2024-01-01T00:00:00", ""]:
+            r = c.coach.get(url, params={"updated_since": bad})
+            expect(r, 400)
+            assert "updated_since" in r.json()["detail"], (bad, r.text)
+
+
 def test_pair_list_filters_and_paging(cohort, make):
     c = cohort
     other_coach = make.staff([c.id], role="coach")

@@ -132,6 +132,44 @@ def test_expired_key_runs_again(coord, tokens, psql):
     assert _programme_count(psql, name) == 2
 
 
+def test_retried_meeting_and_proposal_make_one_row_each(make, client, tokens, psql):
+    """Issue 5: a retried proposal and a retried meeting report, one row each."""
+    from pairhelpers import Cohort, day
+    c = Cohort(make, client, tokens, psql)
+    mentor, mentee = c.mentor(), c.mentee()
+
+    proposal = {"mentor_id": mentor["id"], "mentee_id": mentee["id"], "goals": ["Een stage vinden"]}
+    key = str(uuid.uuid4())
+    first = c.coach.post("/v1/pairs", proposal, headers={"Idempotency-Key": key})
+    pair = expect(first, 201)
+    again = c.coach.post("/v1/pairs", proposal, headers={"Idempotency-Key": key})
+    assert again.status_code == first.status_code
+    assert again.json() == pair
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert [p["id"] for p in c.coord.walk("/v1/pairs", {"programme_id": c.id})] == [pair["id"]]
+    assert psql("SELECT count(*) FROM pairs WHERE mentor_id = %s AND mentee_id = %s",
+                mentor["id"], mentee["id"]) == [("1",)]
+
+    c.accept(pair, mentor)
+    c.accept(pair, mentee)
+    report = {"held_on": day(0), "duration_minutes": 75, "mode": "in_person", "place": "cafe",
+              "initiated_by": "mentee", "summary": "Cv overlopen en een schoolbezoek gepland."}
+    key = str(uuid.uuid4())
+    as_mentee = c.as_(mentee)
+    url = f"/v1/pairs/{pair['id']}/meetings"
+    first = as_mentee.post(url, report, headers={"Idempotency-Key": key})
+    meeting = expect(first, 201)
+    again = as_mentee.post(url, report, headers={"Idempotency-Key": key})
+    assert again.status_code == first.status_code
+    assert again.json() == meeting
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert [m["id"] for m in c.coord.walk(url)] == [meeting["id"]]
+    assert psql("SELECT count(*) FROM meetings WHERE pair_id = %s", pair["id"]) == [("1",)]
+    # the pair counted the meeting once
+    assert c.get_pair(pair["id"])["progress"]["meetings_held"] == 1
+
+
 # --------------------------------------------------------------------------- CORS
 
 ORIGIN = "https://app.koppel.example"
