@@ -204,6 +204,11 @@ const struct field participant_fields[] = {
    * eligibility rule fails (recorded in the audit log) */
   {"override_reason", FT_STRING, false, false, 1, 2000, NOTHING},
   {NULL, 0, false, false, 0, 0, NOTHING}};
+/* POST /v1/participants/batch: up to 500 upserts, each checked on its own
+ * (participant_check_upsert in api/checks.c). */
+const struct field participant_batch_fields[] = {
+  {"items", FT_ANY_ARRAY, true, false, 1, 500, NOTHING},
+  {NULL, 0, false, false, 0, 0, NOTHING}};
 
 /* ---------------------------------------------------------------- partners (api/partners.c) */
 

@@ -1,7 +1,8 @@
 /* The field tables of the request bodies (api/fields.c): what each module
  * checks its JSON bodies against with fields_check / fields_check_patch
  * (service/jsonutil.h), shared with the libFuzzer target tests/fuzz/fuzz_body.c.
- * Every table ends with an entry whose name is NULL. Survey tables: api/survey_check.h. */
+ * Every table ends with an entry whose name is NULL. Survey tables: api/survey_check.h;
+ * the rules across fields: api/checks.h. */
 #ifndef KOPPEL_FIELDS_H
 #define KOPPEL_FIELDS_H
 #include <stdbool.h>
@@ -34,6 +35,7 @@ extern const struct field pair_decline_fields[];          /* POST /v1/pairs/{id}
 extern const struct field pair_close_fields[];            /* POST /v1/pairs/{id}/close */
 extern const struct field pair_note_fields[];             /* POST /v1/pairs/{id}/notes */
 extern const struct field participant_fields[];           /* participants: POST, PATCH, batch items */
+extern const struct field participant_batch_fields[];     /* POST /v1/participants/batch (the wrapper) */
 extern const struct field partner_fields[];               /* partners: POST, PATCH */
 extern const struct field programme_fields[];             /* programmes: POST, PATCH */
 extern const struct field programme_match_weights[];      /* programme_fields' rules.match_weights */

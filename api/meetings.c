@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/checks.h"
 #include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
@@ -99,17 +100,6 @@ static bool pair_open(struct req *r, const PGresult *pair, bool edit) {
   return false;
 }
 
-/* held_on (when given) lies between the day the pair was proposed and today, in UTC. */
-static void check_held_on(const json_t *doc, const PGresult *pair, json_t *errors) {
-  const char *held_on = json_string_value(json_object_get(doc, "held_on"));
-  if (!held_on) return;
-  const char *proposed = PQgetvalue(pair, 0, C_PROPOSED_ON), *today = PQgetvalue(pair, 0, C_TODAY);
-  if (strcmp(held_on, today) > 0)
-    problem_add(errors, "/held_on", "must not be in the future (today is %s in UTC)", today);
-  else if (strcmp(held_on, proposed) < 0)
-    problem_add(errors, "/held_on", "must not be before the pair was proposed on %s", proposed);
-}
-
 /* Topics (when given) must be keys of the programme's vocabulary; one error per
  * unknown key. false after a database error (reply sent). */
 static bool check_topics(struct req *r, const json_t *doc, const PGresult *pair, json_t *errors) {
@@ -155,7 +145,7 @@ static void create(struct req *r) {
   if (!id_ok(r, "pair") || !(doc = check_body(r, false, errors, &unknown))) goto out;
   if (json_array_size(errors)) goto invalid;
   if (!req_begin(r) || !(pair = load(r, SQL_PAIR_FOR_SHARE, "pair")) || !pair_open(r, pair, false)) goto out;
-  check_held_on(doc, pair, errors);
+  meeting_check_held_on(doc, PQgetvalue(pair, 0, C_PROPOSED_ON), PQgetvalue(pair, 0, C_TODAY), errors);
   if (!check_topics(r, doc, pair, errors)) goto out;
   if (json_array_size(errors)) goto invalid;
   text = json_dumps(doc, JSON_COMPACT);
@@ -202,7 +192,7 @@ static void patch(struct req *r) {
     goto out;
   }
   if (!req_if_match(r, PQgetvalue(cur, 0, C_JSON)) || !pair_open(r, cur, true)) goto out;
-  check_held_on(doc, cur, errors);
+  meeting_check_held_on(doc, PQgetvalue(cur, 0, C_PROPOSED_ON), PQgetvalue(cur, 0, C_TODAY), errors);
   if (!check_topics(r, doc, cur, errors)) goto out;
   if (json_array_size(errors)) goto invalid;
   merged = json_loads(PQgetvalue(cur, 0, C_JSON), 0, NULL);

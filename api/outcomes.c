@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/checks.h"
 #include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
@@ -81,44 +82,6 @@ static json_t *check_body(struct req *r, bool partial, json_t *errors, bool *unk
   return doc;
 }
 
-/* Whole months from date a to date b (YYYY-MM-DD, both valid), as
- * PostgreSQL's age() counts them: 15 Jan to 14 Apr is 2, to 15 Apr is 3;
- * -1 when b is before a. */
-static int months_between(const char *a, const char *b) {
-  int ya, ma, da, yb, mb, db;
-  if (strcmp(b, a) < 0 || sscanf(a, "%4d-%2d-%2d", &ya, &ma, &da) != 3 ||
-      sscanf(b, "%4d-%2d-%2d", &yb, &mb, &db) != 3)
-    return -1;
-  return (yb - ya) * 12 + (mb - ma) - (db < da ? 1 : 0);
-}
-
-/* Checks the complete outcome doc against today and the end of the
- * participant's last pair (ended_on, NULL when none closed). With compute,
- * months_after_end is counted from ended_on and written into doc. Appends
- * to errors. */
-static void check_facts(json_t *doc, const char *today, const char *ended_on, bool compute, json_t *errors) {
-  const char *measured = json_string_value(json_object_get(doc, "measured_on"));
-  if (!measured) return;
-  if (strcmp(measured, today) > 0) {
-    problem_add(errors, "/measured_on", "must not be in the future (today is %s in UTC)", today);
-    return;
-  }
-  if (!compute) return;
-  if (!ended_on) {
-    problem_add(errors, "/months_after_end",
-                "is required: the participant has no completed or ended pair to count the months from");
-    return;
-  }
-  int months = months_between(ended_on, measured);
-  if (months < 0)
-    problem_add(errors, "/measured_on", "is before the end of the participant's last pair on %s", ended_on);
-  else if (months > 120)
-    problem_add(errors, "/measured_on", "is %d months after the end of the participant's last pair on %s "
-                "(at most 120)", months, ended_on);
-  else
-    json_object_set_new(doc, "months_after_end", json_integer(months));
-}
-
 /* employer_partner_id (when set) names an existing partner; a 422 naming the
  * field beats a bare foreign-key error. false after a database error. */
 static bool check_partner(struct req *r, const json_t *doc, json_t *errors) {
@@ -155,7 +118,7 @@ static void create(struct req *r) {
                   PQgetvalue(who, 0, F_ROW));
     goto out;
   }
-  check_facts(doc, PQgetvalue(who, 0, F_TODAY),
+  outcome_check_facts(doc, PQgetvalue(who, 0, F_TODAY),
               PQgetisnull(who, 0, F_ENDED_ON) ? NULL : PQgetvalue(who, 0, F_ENDED_ON),
               !json_object_get(doc, "months_after_end"), errors);
   if (!check_partner(r, doc, errors)) goto out;
@@ -241,7 +204,7 @@ static void patch(struct req *r) {
   }
   merge_patch(merged, doc);
   const char *ended_on = PQgetisnull(cur, 0, F_ENDED_ON) ? NULL : PQgetvalue(cur, 0, F_ENDED_ON);
-  check_facts(merged, PQgetvalue(cur, 0, F_TODAY), ended_on,
+  outcome_check_facts(merged, PQgetvalue(cur, 0, F_TODAY), ended_on,
               ended_on && json_object_get(doc, "measured_on") && !json_object_get(doc, "months_after_end"),
               errors);
   if (!check_partner(r, doc, errors)) goto out;

@@ -11,14 +11,13 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/checks.h"
 #include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/log.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-#define NOTHING NULL, NULL, NULL, NULL, NULL
 
 /* Fields the service maintains; a PATCH naming them is told so (422), not "unknown". */
 static const char *const READ_ONLY[] = {"id", "programme_id", "kind", "status_changed_at",
@@ -27,72 +26,12 @@ static const char *const READ_ONLY[] = {"id", "programme_id", "kind", "status_ch
 static const char *const SELF_EDITABLE[] = {"email", "phone", "region", "availability", "languages",
                                             "short_profile", "cv_url", "consent", NULL};
 
-/* Languages: one entry per code. prefix: the pointer of p in the request body. */
-static void check_languages(const json_t *p, const char *prefix, json_t *errors) {
-  json_t *langs = json_object_get(p, "languages");
-  for (size_t i = 0; json_is_array(langs) && i < json_array_size(langs); i++)
-    for (size_t j = 0; j < i; j++) {
-      const char *a = json_string_value(json_object_get(json_array_get(langs, i), "code"));
-      const char *b = json_string_value(json_object_get(json_array_get(langs, j), "code"));
-      if (a && b && strcmp(a, b) == 0) {
-        char ptr[96];
-        snprintf(ptr, sizeof ptr, "%s/languages/%zu/code", prefix, i);
-        problem_add(errors, ptr, "duplicates an earlier language");
-      }
-    }
-}
-
-/* The screening rules across fields, on the participant as it will be
- * (merged: the stored record with doc merged in, or the new record), doc
- * being what the request sent and was the status before (NULL for a new
- * participant). Normalises merged: a retirement date goes with a status
- * other than retired, a rejection with a status other than rejected.
- * prefix: the pointer of doc in the request body. Appends to errors. */
-static void check_screening(const json_t *doc, json_t *merged, const char *was, const char *prefix,
-                            json_t *errors) {
-  char ptr[128];
-  const char *status = json_string_value(json_object_get(merged, "status"));
-  if (!status) status = "applied";
-  json_t *by = json_object_get(doc, "birth_year");
+/* The current year in UTC, for participant_check_screening. */
+static int utc_year(void) {
   time_t now = time(NULL);
   struct tm tm;
   gmtime_r(&now, &tm);
-  if (json_is_integer(by) && json_integer_value(by) > tm.tm_year + 1900) {
-    snprintf(ptr, sizeof ptr, "%s/birth_year", prefix);
-    problem_add(errors, ptr, "must not be in the future");
-  }
-  json_t *emp = json_object_get(merged, "employment");
-  if (json_is_object(emp)) {
-    const char *es = json_string_value(json_object_get(emp, "status"));
-    const json_t *sent = json_object_get(json_object_get(doc, "employment"), "retired_on");
-    if (!es) {
-      snprintf(ptr, sizeof ptr, "%s/employment/status", prefix);
-      problem_add(errors, ptr, "is required with an employment");
-    } else if (strcmp(es, "retired") != 0 && sent && !json_is_null(sent)) {
-      snprintf(ptr, sizeof ptr, "%s/employment/retired_on", prefix);
-      problem_add(errors, ptr, "is allowed only when the employment status is retired");
-    } else if (strcmp(es, "retired") != 0) {
-      json_object_set_new(emp, "retired_on", json_null());
-    }
-  }
-  const json_t *rej_sent = json_object_get(doc, "rejection");
-  if (strcmp(status, "rejected") != 0) {
-    if (rej_sent && !json_is_null(rej_sent)) {
-      snprintf(ptr, sizeof ptr, "%s/rejection", prefix);
-      problem_add(errors, ptr, "is allowed only when the status is (or becomes) rejected");
-    }
-    json_object_set_new(merged, "rejection", json_null());
-  } else if ((rej_sent || !was || !strcmp(was, "applied") || !strcmp(was, "screened")) &&
-             !json_is_string(json_object_get(json_object_get(merged, "rejection"), "reason"))) {
-    snprintf(ptr, sizeof ptr, "%s/rejection/reason", prefix);
-    problem_add(errors, ptr, "is required when the status becomes rejected: say why (and, with "
-                             "referred_to_partner_id, to whom the candidate was referred)");
-  }
-  if (json_object_get(doc, "override_reason") &&
-      (strcmp(status, "waiting") != 0 || (was && strcmp(was, "waiting") == 0))) {
-    snprintf(ptr, sizeof ptr, "%s/override_reason", prefix);
-    problem_add(errors, ptr, "is allowed only with a change of status to waiting");
-  }
+  return tm.tm_year + 1900;
 }
 
 /* After the write, in its transaction: entering waiting from screening
@@ -285,8 +224,8 @@ static void create(struct req *r) {
   char *text = NULL;
   json_t *doc = json_deep_copy(r->body);
   fields_check(r->body, participant_fields, "", errors, &unknown);
-  check_languages(r->body, "", errors);
-  if (!json_array_size(errors)) check_screening(r->body, doc, NULL, "", errors);
+  participant_check_languages(r->body, "", errors);
+  if (!json_array_size(errors)) participant_check_screening(r->body, doc, NULL, utc_year(), "", errors);
   const char *status = json_string_value(json_object_get(r->body, "status"));
   if (status && strcmp(status, "applied") && strcmp(status, "screened") && strcmp(status, "waiting"))
     problem_add(errors, "/status", "a new participant starts as applied, screened or waiting");
@@ -356,7 +295,7 @@ static void patch(struct req *r) {
   char *text = NULL;
   fields_strip(patch_doc, READ_ONLY, "is read-only", errors);
   fields_check_patch(patch_doc, participant_fields, "", errors, &unknown);
-  check_languages(patch_doc, "", errors);
+  participant_check_languages(patch_doc, "", errors);
   if (json_array_size(errors)) goto invalid;
   if (!req_begin(r) || !(cur = load(r, SQL_VIEW_FOR_UPDATE))) goto out;
   if (self) {
@@ -388,7 +327,7 @@ static void patch(struct req *r) {
   const char *stored_status = json_string_value(json_object_get(merged, "status"));
   snprintf(was, sizeof was, "%s", stored_status ? stored_status : "");
   merge_patch(merged, patch_doc);
-  check_screening(patch_doc, merged, was, "", errors);
+  participant_check_screening(patch_doc, merged, was, utc_year(), "", errors);
   /* each value was checked above; a merge patch may still remove a required field */
   for (const struct field *f = participant_fields; f->name; f++)
     if (f->required && !json_object_get(merged, f->name)) {
@@ -466,18 +405,10 @@ static PGresult *o_exec(struct req *r, struct outcome *o, const char *sql, int n
   return NULL;
 }
 
-/* An external reference has no slash (it is a path segment) and no control characters. */
-static bool ref_chars_ok(const char *s) {
-  if (strchr(s, '/')) return false;
-  for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-    if (*c < 0x20 || *c == 0x7f) return false;
-  return true;
-}
-
-/* ... and 1 to 100 characters. */
+/* An external reference: 1 to 100 characters, none a slash or a control character. */
 static bool ref_ok(const char *s) {
   size_t n = utf8_length(s);
-  return n >= 1 && n <= 100 && ref_chars_ok(s);
+  return n >= 1 && n <= 100 && participant_ref_chars_ok(s);
 }
 
 static int hexval(char c) {
@@ -531,33 +462,13 @@ static bool if_match_ok(const char *header, const char *current) {
   return false;
 }
 
-/* Checks an upsert body before any query: the field table of POST (nothing
- * required yet: an update may send one field), external_ref equal to ref
- * (or, for a batch item, ref NULL: present and a valid reference), for
- * coordinators an employer_partner_id, for integration clients nothing
- * hr_forbidden refuses. prefix: the body's pointer in the request. */
+/* Checks an upsert body before any query (participant_check_upsert), then,
+ * for integration clients, that it asks for nothing hr_forbidden refuses.
+ * prefix: the body's pointer in the request. */
 static bool upsert_check(struct req *r, const char *ref, const json_t *body, const char *prefix,
                          struct outcome *o) {
-  char ptr[96];
   o->errors = json_array();
-  fields_check_patch(body, participant_fields, prefix, o->errors, &o->unknown);
-  check_languages(body, prefix, o->errors);
-  const json_t *x = json_object_get(body, "external_ref");
-  snprintf(ptr, sizeof ptr, "%s/external_ref", prefix);
-  if (ref && x && !(json_is_string(x) && strcmp(json_string_value(x), ref) == 0))
-    problem_add(o->errors, ptr, "must equal the external reference in the path (%s)", ref);
-  if (!ref && !x)
-    problem_add(o->errors, ptr, "is required: the HR system's id of this employee");
-  else if (!ref && json_is_null(x))
-    problem_add(o->errors, ptr, "must not be null: the HR system's id of this employee");
-  else if (!ref && json_is_string(x) && !ref_chars_ok(json_string_value(x)))
-    problem_add(o->errors, ptr, "must not contain a slash or control characters");
-  const json_t *employer = json_object_get(body, "employer_partner_id");
-  snprintf(ptr, sizeof ptr, "%s/employer_partner_id", prefix);
-  if (r->claims.role != ROLE_INTEGRATION && !employer)
-    problem_add(o->errors, ptr, "is required: the employer whose employee this is");
-  else if (r->claims.role != ROLE_INTEGRATION && json_is_null(employer))
-    problem_add(o->errors, ptr, "must not be null: the employer whose employee this is");
+  participant_check_upsert(body, ref, r->claims.role == ROLE_INTEGRATION, prefix, o->errors, &o->unknown);
   if (json_array_size(o->errors)) return refuse(o, o->unknown ? 400 : 422, "the request body is not valid");
   json_decref(o->errors);
   o->errors = NULL;
@@ -596,7 +507,7 @@ static bool upsert_create(struct req *r, const char *ref, const char *employer, 
     return refuse(o, 412, "If-Match was sent but there is no participant %s to match", ref);
   }
   o->errors = json_array();
-  check_screening(body, j, NULL, prefix, o->errors);
+  participant_check_screening(body, j, NULL, utc_year(), prefix, o->errors);
   for (int i = 0; NEEDED[i]; i++)
     if (!json_object_get(body, NEEDED[i])) {
       snprintf(ptr, sizeof ptr, "%s/%s", prefix, NEEDED[i]);
@@ -686,7 +597,7 @@ static bool upsert_update(struct req *r, const PGresult *cur, const json_t *body
   merge_patch(merged, body);
   const char *was = json_string_value(json_object_get(stored, "status"));
   o->errors = json_array();
-  check_screening(body, merged, was, prefix, o->errors);
+  participant_check_screening(body, merged, was, utc_year(), prefix, o->errors);
   if (json_array_size(o->errors)) {
     refuse(o, 422, "the request body is not valid");
     goto out;
@@ -802,8 +713,6 @@ static void put_by_ref(struct req *r) {
 
 /* ---------------------------------------------------------------- batch */
 
-#define BATCH_MAX 500
-
 /* Maps a batch item's failed statement as reply_db_error maps a request's;
  * a pointer raised by our SQL is made relative to the request body. */
 static void batch_db_problem(struct req *r, struct outcome *o, const char *prefix) {
@@ -841,22 +750,6 @@ static void batch_db_problem(struct req *r, struct outcome *o, const char *prefi
   o->failed = NULL;
 }
 
-/* Whether an earlier item of the batch names the same employee. */
-static long earlier_same(struct req *r, const json_t *items, size_t i) {
-  const json_t *item = json_array_get(items, i);
-  const char *ref = json_string_value(json_object_get(item, "external_ref"));
-  const char *employer = json_string_value(json_object_get(item, "employer_partner_id"));
-  for (size_t j = 0; j < i; j++) {
-    const json_t *e = json_array_get(items, j);
-    const char *ref2 = json_string_value(json_object_get(e, "external_ref"));
-    const char *employer2 = json_string_value(json_object_get(e, "employer_partner_id"));
-    if (ref2 && strcmp(ref, ref2) == 0 &&
-        (r->claims.role == ROLE_INTEGRATION || (employer2 && strcasecmp(employer, employer2) == 0)))
-      return (long)j;
-  }
-  return -1;
-}
-
 /* Upserts item i in its own transaction (retried once after a deadlock or
  * serialization failure); the answer lands in o. The items do not mark an
  * Idempotency-Key claim as taken effect (req_commit would): a batch cut
@@ -873,7 +766,7 @@ static void batch_item(struct req *r, const json_t *items, size_t i, struct outc
   }
   if (!upsert_check(r, NULL, item, prefix, o)) return;
   const char *ref = json_string_value(json_object_get(item, "external_ref"));
-  long twin = earlier_same(r, items, i);
+  long twin = participant_batch_twin(items, i, r->claims.role == ROLE_INTEGRATION);
   if (twin >= 0) {
     char ptr[64];
     snprintf(ptr, sizeof ptr, "%s/external_ref", prefix);
@@ -928,13 +821,10 @@ static json_t *item_problem(struct outcome *o) {
 }
 
 static void batch(struct req *r) {
-  static const struct field BATCH[] = {
-    {"items", FT_ANY_ARRAY, true, false, 1, BATCH_MAX, NOTHING},
-    {NULL, 0, false, false, 0, 0, NOTHING}};
   static const char *const RESULTS[] = {"created", "updated", "unchanged", "errors", NULL};
   json_t *errors = json_array();
   bool unknown = false;
-  fields_check(r->body, BATCH, "", errors, &unknown);
+  fields_check(r->body, participant_batch_fields, "", errors, &unknown);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;

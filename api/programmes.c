@@ -5,44 +5,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/checks.h"
 #include "api/fields.h"
 #include "service/http.h"
 #include "service/jsonutil.h"
 #include "service/problem.h"
 #include "service/validate.h"
-
-/* Checks across fields of a complete programme; appends to errors. */
-static void check_dates(const json_t *p, json_t *errors) {
-  const char *s = json_string_value(json_object_get(p, "starts_on"));
-  const char *e = json_string_value(json_object_get(p, "ends_on"));
-  if (s && e && strcmp(e, s) < 0) problem_add(errors, "/ends_on", "must not be before starts_on");
-}
-
-/* The match weights may not all be 0 (a weight left out keeps its default,
- * which is above 0). Appends to errors. */
-static void check_weights(const json_t *p, json_t *errors) {
-  json_t *w = json_object_get(json_object_get(p, "rules"), "match_weights");
-  if (!json_is_object(w)) return;
-  long long sum = 0;
-  for (const struct field *f = programme_match_weights; f->name; f++) {
-    json_t *v = json_object_get(w, f->name);
-    if (!json_is_integer(v)) return;
-    sum += json_integer_value(v);
-  }
-  if (sum == 0) problem_add(errors, "/rules/match_weights", "at least one weight must be above 0");
-}
-
-/* A merge patch may leave min_language half set ({code} without level):
- * after the merge it must be whole. Appends to errors. */
-static void check_eligibility(const json_t *p, json_t *errors) {
-  json_t *ml = json_object_get(
-    json_object_get(json_object_get(json_object_get(p, "rules"), "eligibility"), "mentee"), "min_language");
-  if (!json_is_object(ml)) return;
-  if (!json_is_string(json_object_get(ml, "code")))
-    problem_add(errors, "/rules/eligibility/mentee/min_language/code", "is required with a minimum language");
-  if (!json_is_string(json_object_get(ml, "level")))
-    problem_add(errors, "/rules/eligibility/mentee/min_language/level", "is required with a minimum language");
-}
 
 /* The eligibility columns (sql/0013) and their values from the programme j. */
 #define ELIG_COLS \
@@ -147,8 +115,8 @@ static void create(struct req *r) {
   json_t *errors = json_array();
   bool unknown = false;
   fields_check(r->body, programme_fields, "", errors, &unknown);
-  check_dates(r->body, errors);
-  check_weights(r->body, errors);
+  programme_check_dates(r->body, errors);
+  programme_check_weights(r->body, errors);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, unknown);
     return;
@@ -196,9 +164,9 @@ static void patch(struct req *r) {
   if (!req_if_match(r, PQgetvalue(cur, 0, 0))) goto out;
   merged = json_loads(PQgetvalue(cur, 0, 0), 0, NULL);
   merge_patch(merged, r->body);
-  check_dates(merged, errors);
-  check_weights(merged, errors);
-  check_eligibility(merged, errors);
+  programme_check_dates(merged, errors);
+  programme_check_weights(merged, errors);
+  programme_check_eligibility(merged, errors);
   if (json_array_size(errors)) {
     reply_invalid(r, errors, false);
     errors = NULL;
