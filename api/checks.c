@@ -144,17 +144,17 @@ void programme_check_dates(const json_t *p, json_t *errors) {
 }
 
 /* The match weights may not all be 0 (a weight left out keeps its default,
- * which is above 0). Appends to errors. */
+ * which is above 0). Each is compared with 0, never summed: POST runs this
+ * beside the field table, so a weight may be out of its range (-5 and 5
+ * summed to 0; four times 2^62 overflowed). Appends to errors. */
 void programme_check_weights(const json_t *p, json_t *errors) {
   json_t *w = json_object_get(json_object_get(p, "rules"), "match_weights");
   if (!json_is_object(w)) return;
-  long long sum = 0;
   for (const struct field *f = programme_match_weights; f->name; f++) {
     json_t *v = json_object_get(w, f->name);
-    if (!json_is_integer(v)) return;
-    sum += json_integer_value(v);
+    if (!json_is_integer(v) || json_integer_value(v) != 0) return;
   }
-  if (sum == 0) problem_add(errors, "/rules/match_weights", "at least one weight must be above 0");
+  problem_add(errors, "/rules/match_weights", "at least one weight must be above 0");
 }
 
 /* A merge patch may leave min_language half set ({code} without level):

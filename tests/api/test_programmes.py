@@ -61,6 +61,23 @@ def test_create_rule_ranges(coord, unchanged):
             expect(coord.post("/v1/programmes", {"name": unique(), "rules": {rule: bad}}), 422, f"/rules/{rule}")
 
 
+def test_create_weights_all_zero_and_out_of_range(coord, unchanged):
+    """"Not all 0" compares each weight with 0: weights out of their range are
+    named as such, never summed (-5 + 5 was 0 and drew "at least one weight
+    must be above 0"; four times 2^62 overflowed the sum)."""
+    names = ("occupation", "sector", "region", "availability", "language")
+
+    def post(*weights):
+        return coord.post("/v1/programmes", {"name": unique(), "rules": {"match_weights": dict(zip(names, weights))}})
+
+    with unchanged():
+        expect(post(0, 0, 0, 0, 0), 422, "/rules/match_weights")
+        for weights, bad in [((-5, 0, 5, 0, 0), ["/rules/match_weights/occupation"]),
+                             ((2 ** 62,) * 4 + (0,), [f"/rules/match_weights/{n}" for n in names[:4]])]:
+            body = expect(post(*weights), 422)
+            assert sorted(e["pointer"] for e in body["errors"]) == sorted(bad), body
+
+
 def test_create_invalid_date(coord, unchanged):
     with unchanged():
         expect(coord.post("/v1/programmes", {"name": unique(), "starts_on": "2023-02-29"}), 422, "/starts_on")
