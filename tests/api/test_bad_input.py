@@ -1,6 +1,7 @@
 """Bad input on every write endpoint, hostile strings in every text field and
 every filter. A refused write never changes the database."""
 import copy
+import datetime
 import json
 import uuid
 
@@ -44,23 +45,62 @@ def get_ptr(body, pointer):
 
 # --------------------------------------------------------------------------- the write endpoints
 
+def _day(offset):
+    return (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=offset)).isoformat()
+
+
+def _closed_pair(t):
+    """A completed pair of the feedback mentor with a new mentee (feedback is left once per pair and side)."""
+    mentee = t["make"].participant(t["programme"]["id"], kind="mentee", status="waiting")["id"]
+    pair = t["make"].pair(t["programme"]["id"], t["feedback_mentor"], mentee)
+    t["psql"]("UPDATE pairs SET status = 'completed', started_on = current_date - 30, closed_on = current_date, "
+              "end_reason = 'goal_reached' WHERE id = %s", pair)
+    return pair
+
+
 @pytest.fixture(scope="module")
-def targets(make):
+def targets(make, psql, coord, client, tokens):
     prog = make.programme()
-    return {
+    t = {
+        "make": make,
+        "psql": psql,
         "programme": prog,
         "staff": make.staff([prog["id"]]),
         "partner": make.partner(),
         "participant": make.participant(prog["id"]),
         "prog_for_new": make.programme(),
+        "provider": make.partner(kind="training"),
     }
+    t["training"] = expect(coord.post("/v1/trainings", {
+        "partner_id": t["provider"]["id"], "title": unique("training"), "held_on": _day(30), "mode": "in_person",
+        "capacity": 100, "certificate_kind": "workplace_mentor", "validity_months": 24}), 201)
+    t["activity"] = expect(coord.post("/v1/activities", {
+        "programme_id": prog["id"], "kind": "workshop", "title": unique("activity"), "held_on": _day(30),
+        "place": "Library", "capacity": 100, "audience": "both"}), 201)
+    t["feedback_mentor"] = make.participant(prog["id"], kind="mentor", status="waiting")["id"]
+    t["feedback_client"] = client(tokens("mentor", sub=t["feedback_mentor"], prg=[prog["id"]]))
+    t["pair"] = _closed_pair(t)
+    t["enrolee"] = make.participant(prog["id"], kind="mentor", status="waiting")["id"]
+    t["registrant"] = make.participant(prog["id"], kind="mentee", status="waiting")["id"]
+    # the ids the parameterised list paths name
+    t.update(training_id=t["training"]["id"], activity_id=t["activity"]["id"], pair_id=t["pair"],
+             participant_id=t["participant"]["id"])
+    return t
 
 
 class W:
-    def __init__(self, name, method, path, body, wrong_types, unknown, invalid, text, table, merge=False):
+    """text: the free-text fields, stored verbatim. Optional: probe, the string field the NUL and size checks
+    use when there is no free text; caller, the targets key of the client that may write (default the
+    coordinator); fresh(t), run before each write that must succeed, for an endpoint that takes one write per
+    object; fetch(t, got), the stored object read back through the API when it has no GET of its own."""
+
+    def __init__(self, name, method, path, body, wrong_types, unknown, invalid, text, table, merge=False,
+                 probe=None, caller=None, fresh=None, fetch=None):
         self.name, self.method, self.path, self.body = name, method, path, body
         self.wrong_types, self.unknown, self.invalid, self.text = wrong_types, unknown, invalid, text
         self.table, self.merge = table, merge
+        self.probe = probe or text[0]
+        self.caller, self.fresh, self.fetch = caller, fresh, fetch
 
 
 def _programme_body(t):
@@ -87,9 +127,16 @@ def _participant_body(t):
 
 
 PROGRAMME_WRONG = [("/name", 123), ("/description", ["x"]), ("/status", 1), ("/rules", "many"),
-                   ("/rules/min_meetings", "6"), ("/rules/max_mentees_per_mentor", 1.5), ("/starts_on", 20240101)]
+                   ("/rules/min_meetings", "6"), ("/rules/max_mentees_per_mentor", 1.5), ("/starts_on", 20240101),
+                   ("/rules/eligibility", "strict"), ("/rules/eligibility/mentor/min_age", "25"),
+                   ("/rules/eligibility/mentor/working_or_recently_retired", "yes"),
+                   ("/rules/eligibility/mentee/required_fields", "job_target")]
 PROGRAMME_INVALID = [("/status", "open"), ("/rules/min_meetings", -1), ("/rules/min_meetings", 1001),
                      ("/rules/max_mentees_per_mentor", 0), ("/rules/small_group_threshold", 100000),
+                     ("/rules/eligibility/mentor/min_age", 13),
+                     ("/rules/eligibility/mentee/max_years_since_arrival", -1),
+                     ("/rules/eligibility/mentee/required_fields/0", "shoe_size"),
+                     ("/rules/eligibility/mentor/required_certificates/0", "Not A Kind"),
                      ("/starts_on", "2024-02-30"), ("/name", ""), ("/name", "x" * 201)]
 STAFF_WRONG = [("/name", 1), ("/email", True), ("/role", ["coach"]), ("/programmes", "all")]
 STAFF_INVALID = [("/role", "mentor"), ("/email", "nope"), ("/programmes/0", "not-a-uuid"), ("/name", "")]
@@ -98,11 +145,75 @@ PARTNER_WRONG = [("/name", 5), ("/kind", 7), ("/active", "yes"), ("/contact", "x
 PARTNER_INVALID = [("/kind", "bank"), ("/agreement/kind", "verbal"), ("/agreement/signed_on", "2024-13-01"),
                    ("/contact/email", "x@"), ("/contact/phone", "phone"), ("/name", "")]
 PARTICIPANT_WRONG = [("/given_name", 1), ("/sectors", "85"), ("/capacity", "1"), ("/consent/research", "yes"),
-                     ("/languages", {"nl": "B2"}), ("/years_experience", 2.5), ("/availability", "evenings")]
+                     ("/languages", {"nl": "B2"}), ("/years_experience", 2.5), ("/availability", "evenings"),
+                     ("/birth_year", "1980"), ("/work_permit", "yes"), ("/employment", "working"),
+                     ("/employment/retired_on", 20240101), ("/rejection", "no")]
 PARTICIPANT_INVALID = [("/years_experience", 81), ("/capacity", 101), ("/capacity", -1), ("/kind", "buddy"),
                        ("/education_level", "phd"), ("/availability/0", "mornings"), ("/sectors/0", "ZZ"),
                        ("/occupations/0", "12345"), ("/languages/0/level", "D1"), ("/email", "a b@c.d"),
+                       ("/birth_year", 1899), ("/birth_year", 2101), ("/employment/status", "busy"),
                        ("/cv_url", "ftp://x"), ("/given_name", "")]
+
+
+def _training_body(t):
+    return {"partner_id": t["provider"]["id"], "title": unique("T"), "held_on": _day(30), "mode": "online",
+            "capacity": 20, "certificate_kind": "workplace_mentor", "validity_months": 24}
+
+
+def _activity_body(t):
+    return {"programme_id": t["programme"]["id"], "kind": "exchange", "title": unique("A"), "held_on": _day(30),
+            "place": "Library", "capacity": 20, "audience": "both"}
+
+
+def _new_enrolee(t):
+    t["enrolee"] = t["make"].participant(t["programme"]["id"], kind="mentor", status="waiting")["id"]
+
+
+def _new_registrant(t):
+    t["registrant"] = t["make"].participant(t["programme"]["id"], kind="mentee", status="waiting")["id"]
+
+
+def _new_pair(t):
+    t["pair"] = _closed_pair(t)
+
+
+def _fetch_feedback(t, got):
+    view = expect(t["feedback_client"].get(f"/v1/pairs/{t['pair']}/feedback"), 200)
+    return next(x for x in view["items"] if x["id"] == got["id"])
+
+
+NO_SUCH = "0b5e7c2a-4f0e-4a57-9d3b-6f1d2c3b4a59"  # a well-formed id nothing has
+TRAINING_WRONG = [("/title", 1), ("/capacity", "20"), ("/capacity", 1.5), ("/held_on", 20240101), ("/mode", ["online"]),
+                  ("/validity_months", "24"), ("/partner_id", 5), ("/certificate_kind", 5)]
+TRAINING_PATCH_WRONG = [("/title", 1), ("/capacity", "20"), ("/capacity", 1.5), ("/held_on", 20240101),
+                        ("/mode", ["online"]), ("/validity_months", "24")]
+TRAINING_INVALID = [("/mode", "hybrid"), ("/capacity", 0), ("/capacity", 10001), ("/validity_months", 0),
+                    ("/validity_months", 601), ("/certificate_kind", "Workplace Mentor"),
+                    ("/certificate_kind", "x" * 65), ("/partner_id", NO_SUCH), ("/partner_id", "not-a-uuid"),
+                    ("/held_on", "2024-02-30"), ("/title", "")]
+TRAINING_PATCH_INVALID = [("/mode", "hybrid"), ("/capacity", 0), ("/validity_months", 601),
+                          ("/partner_id", NO_SUCH), ("/certificate_kind", "other_kind"), ("/held_on", "2024-02-30"),
+                          ("/title", "x" * 201), ("/title", "")]
+ACTIVITY_WRONG = [("/title", 1), ("/kind", 1), ("/capacity", "20"), ("/held_on", 20240101), ("/audience", ["both"]),
+                  ("/place", 5), ("/programme_id", 5)]
+ACTIVITY_PATCH_WRONG = [("/title", 1), ("/kind", 1), ("/capacity", "20"), ("/held_on", 20240101),
+                        ("/audience", ["both"]), ("/place", 5)]
+ACTIVITY_INVALID = [("/kind", "party"), ("/audience", "everyone"), ("/capacity", 0), ("/capacity", 10001),
+                    ("/programme_id", NO_SUCH), ("/programme_id", "not-a-uuid"), ("/held_on", "2024-02-30"),
+                    ("/place", "x" * 201), ("/title", "")]
+ACTIVITY_PATCH_INVALID = [("/kind", "party"), ("/audience", "everyone"), ("/capacity", 0), ("/programme_id", NO_SUCH),
+                          ("/held_on", "2024-02-30"), ("/place", "x" * 201), ("/title", "")]
+SEAT_WRONG = [("/participant_id", 5), ("/participant_id", ["x"]), ("/participant_id", {"id": "x"})]
+SEAT_INVALID = [("/participant_id", "not-a-uuid"), ("/participant_id", NO_SUCH)] + \
+    [("/participant_id", p) for p in SQL_PAYLOADS]
+FEEDBACK_WRONG = [("/rating", "8"), ("/rating", 8.5), ("/rating", True), ("/text", 5), ("/text", ["x"])]
+FEEDBACK_INVALID = [("/rating", 0), ("/rating", 11), ("/rating", -1), ("/author_role", "mentee"),
+                    ("/author_id", NO_SUCH), ("/text", "x" * 2001)]
+CERTIFICATE_WRONG = [("/kind", 5), ("/issued_on", 20240101), ("/expires_on", True), ("/issued_by_partner_id", 5)]
+CERTIFICATE_INVALID = [("/kind", "Not A Kind"), ("/kind", "x" * 65), ("/kind", ""), ("/issued_on", "2024-02-30"),
+                       ("/issued_on", "2099-01-01"), ("/expires_on", "2023-12-31"), ("/issued_by_partner_id", NO_SUCH),
+                       ("/training_id", NO_SUCH), ("/participant_id", NO_SUCH)] + \
+    [("/kind", p) for p in SQL_PAYLOADS] + [("/issued_by_partner_id", "not-a-uuid")]
 
 
 def _fix_array_ptr(pointer, value):
@@ -119,9 +230,11 @@ def _fix_array_ptr(pointer, value):
 
 ENDPOINTS = [
     W("POST /v1/programmes", "POST", lambda t: "/v1/programmes", _programme_body, PROGRAMME_WRONG,
-      [("/colour", 1), ("/rules/max_pairs", 2)], PROGRAMME_INVALID, ["/name", "/description"], "programmes"),
+      [("/colour", 1), ("/rules/max_pairs", 2), ("/rules/eligibility/mentor/min_height", 1)], PROGRAMME_INVALID,
+      ["/name", "/description"], "programmes"),
     W("PATCH /v1/programmes/{id}", "PATCH", lambda t: f"/v1/programmes/{t['programme']['id']}", lambda t: {},
-      PROGRAMME_WRONG, [("/colour", 1), ("/rules/max_pairs", 2)], PROGRAMME_INVALID, ["/name", "/description"],
+      PROGRAMME_WRONG, [("/colour", 1), ("/rules/max_pairs", 2), ("/rules/eligibility/mentor/min_height", 1)],
+      PROGRAMME_INVALID, ["/name", "/description"],
       "programmes", merge=True),
     W("PUT /v1/programmes/{id}/topics", "PUT", lambda t: f"/v1/programmes/{t['programme']['id']}/topics",
       lambda t: {"items": [{"key": "cv", "label": "CV"}]},
@@ -138,20 +251,46 @@ ENDPOINTS = [
       PARTNER_WRONG, [("/website", "x"), ("/contact/fax", "1")], PARTNER_INVALID,
       ["/name", "/notes", "/contact/name"], "partners", merge=True),
     W("POST /v1/participants", "POST", lambda t: "/v1/participants", _participant_body, PARTICIPANT_WRONG,
-      [("/nickname", "x"), ("/consent/marketing", True)], PARTICIPANT_INVALID,
+      [("/nickname", "x"), ("/consent/marketing", True), ("/employment/employer", "x")], PARTICIPANT_INVALID,
       ["/given_name", "/family_name", "/region", "/job_target", "/motivation", "/short_profile", "/external_ref"],
       "participants"),
     W("PATCH /v1/participants/{id}", "PATCH", lambda t: f"/v1/participants/{t['participant']['id']}",
-      lambda t: {}, PARTICIPANT_WRONG, [("/nickname", "x"), ("/consent/marketing", True)], PARTICIPANT_INVALID,
+      lambda t: {}, PARTICIPANT_WRONG, [("/nickname", "x"), ("/consent/marketing", True), ("/employment/employer", "x")],
+      PARTICIPANT_INVALID,
       ["/given_name", "/family_name", "/region", "/job_target", "/motivation", "/short_profile", "/external_ref"],
       "participants", merge=True),
+    W("POST /v1/trainings", "POST", lambda t: "/v1/trainings", _training_body, TRAINING_WRONG, [("/colour", 1)],
+      TRAINING_INVALID, ["/title"], "trainings"),
+    W("PATCH /v1/trainings/{id}", "PATCH", lambda t: f"/v1/trainings/{t['training']['id']}", lambda t: {},
+      TRAINING_PATCH_WRONG, [("/colour", 1)], TRAINING_PATCH_INVALID, ["/title"], "trainings", merge=True),
+    W("POST /v1/trainings/{id}/enrolments", "POST", lambda t: f"/v1/trainings/{t['training']['id']}/enrolments",
+      lambda t: {"participant_id": t["enrolee"]}, SEAT_WRONG, [("/colour", 1), ("/status", "registered")],
+      SEAT_INVALID, [], "training_enrolments", probe="/participant_id", fresh=_new_enrolee),
+    W("POST /v1/activities", "POST", lambda t: "/v1/activities", _activity_body, ACTIVITY_WRONG, [("/colour", 1)],
+      ACTIVITY_INVALID, ["/title", "/place"], "activities"),
+    W("PATCH /v1/activities/{id}", "PATCH", lambda t: f"/v1/activities/{t['activity']['id']}", lambda t: {},
+      ACTIVITY_PATCH_WRONG, [("/colour", 1)], ACTIVITY_PATCH_INVALID, ["/title", "/place"], "activities",
+      merge=True),
+    W("POST /v1/activities/{id}/registrations", "POST",
+      lambda t: f"/v1/activities/{t['activity']['id']}/registrations", lambda t: {"participant_id": t["registrant"]},
+      SEAT_WRONG, [("/colour", 1), ("/status", "registered")], SEAT_INVALID, [], "activity_registrations",
+      probe="/participant_id", fresh=_new_registrant),
+    W("POST /v1/pairs/{id}/feedback", "POST", lambda t: f"/v1/pairs/{t['pair']}/feedback",
+      lambda t: {"rating": 8, "text": "Thank you"}, FEEDBACK_WRONG, [("/colour", 1), ("/mood", "good")],
+      FEEDBACK_INVALID, ["/text"], "pair_feedback", caller="feedback_client", fresh=_new_pair, fetch=_fetch_feedback),
+    W("POST /v1/participants/{id}/certificates", "POST",
+      lambda t: f"/v1/participants/{t['participant']['id']}/certificates",
+      lambda t: {"kind": "workplace_mentor", "issued_on": "2024-01-01", "expires_on": "2099-12-31",
+                 "issued_by_partner_id": t["provider"]["id"]},
+      CERTIFICATE_WRONG, [("/colour", 1), ("/valid", True)], CERTIFICATE_INVALID, [], "certificates", probe="/kind"),
 ]
 EP_IDS = [e.name for e in ENDPOINTS]
 
 
 def send(coord, ep, t, data, content_type="application/json", **kw):
     headers = {"Content-Type": content_type} if content_type else {"Content-Type": None}
-    return coord.request(ep.method, ep.path(t), data=data, headers=headers, **kw)
+    c = t[ep.caller] if ep.caller else coord
+    return c.request(ep.method, ep.path(t), data=data, headers=headers, **kw)
 
 
 def send_json(coord, ep, t, body):
@@ -174,6 +313,8 @@ def _params(attr):
 
 @pytest.mark.parametrize("ep", ENDPOINTS, ids=EP_IDS)
 def test_good_body_accepted(coord, targets, ep):
+    if ep.fresh:
+        ep.fresh(targets)
     r = send_json(coord, ep, targets, ep.body(targets))
     assert r.status_code in (200, 201), r.text
 
@@ -222,7 +363,7 @@ def test_invalid_utf8_is_400(coord, targets, unchanged, ep, raw):
 @pytest.mark.parametrize("ep", ENDPOINTS, ids=EP_IDS)
 def test_nul_in_string_is_400(coord, targets, unchanged, ep):
     body = ep.body(targets)
-    field = ep.text[0]
+    field = ep.probe
     raw = json.dumps(set_ptr(body, field, "a\u0000b")).encode()
     assert b"\\u0000" in raw
     with unchanged():
@@ -231,7 +372,7 @@ def test_nul_in_string_is_400(coord, targets, unchanged, ep):
 
 @pytest.mark.parametrize("ep", ENDPOINTS, ids=EP_IDS)
 def test_two_mebibytes_is_413(coord, targets, unchanged, ep):
-    body = set_ptr(ep.body(targets), ep.text[0], "x" * (2 * 1024 * 1024))
+    body = set_ptr(ep.body(targets), ep.probe, "x" * (2 * 1024 * 1024))
     with unchanged():
         expect(send_json(coord, ep, targets, body), 413)
 
@@ -333,9 +474,11 @@ def _row_text(psql, table, row_id, pointer):
     return [r[0] for r in rows]
 
 
-@pytest.mark.parametrize("ep", ENDPOINTS, ids=EP_IDS)
+@pytest.mark.parametrize("ep", [e for e in ENDPOINTS if e.text], ids=[e.name for e in ENDPOINTS if e.text])
 @pytest.mark.parametrize("payload", SQL_PAYLOADS, ids=range(len(SQL_PAYLOADS)))
 def test_sql_metacharacters_stored_verbatim(coord, targets, psql, ep, payload):
+    if ep.fresh:
+        ep.fresh(targets)
     body = ep.body(targets)
     for f in ep.text:
         # external_ref is unique per employer: keep it unique across runs
@@ -346,6 +489,9 @@ def test_sql_metacharacters_stored_verbatim(coord, targets, psql, ep, payload):
     if ep.table == "programme_topics":
         row_id = targets["programme"]["id"]
         fetched = expect(coord.get(ep.path(targets)), 200)
+    elif ep.fetch:
+        row_id = got["id"]
+        fetched = ep.fetch(targets, got)
     else:
         row_id = got["id"]
         path = ep.path(targets) if ep.merge else f"{ep.path(targets)}/{row_id}"
@@ -374,7 +520,17 @@ LISTS = {
     "/v1/staff": ["role", "programme_id", "updated_since", "limit", "cursor"],
     "/v1/partners": ["kind", "active", "updated_since", "limit", "cursor"],
     "/v1/participants": ["programme_id", "status", "kind", "sector", "occupation", "region", "waiting_since", "q",
-                         "updated_since", "limit", "cursor"],
+                         "updated_since", "referred_to_partner_id", "limit", "cursor"],
+    "/v1/trainings": ["partner_id", "mode", "from", "to", "updated_since", "limit", "cursor"],
+    "/v1/trainings/{training_id}/enrolments": ["status", "attended", "updated_since", "limit", "cursor"],
+    "/v1/activities": ["programme_id", "kind", "audience", "from", "to", "updated_since", "limit", "cursor"],
+    "/v1/activities/{activity_id}/registrations": ["status", "attended", "updated_since", "limit", "cursor"],
+    "/v1/registers/certified-mentors": ["employer_partner_id", "valid_on", "certificate_kind", "programme_id",
+                                        "updated_since", "limit", "cursor"],
+    # no filters: any parameter is refused, so only the path and query checks below apply
+    "/v1/pairs/{pair_id}/feedback": [],
+    "/v1/participants/{participant_id}/recognitions": [],
+    "/v1/participants/{participant_id}/eligibility": [],
 }
 FILTER_CASES = [pytest.param(path, name, payload, id=f"{path} {name} {i}")
                 for path, names in LISTS.items() for name in names
@@ -382,16 +538,16 @@ FILTER_CASES = [pytest.param(path, name, payload, id=f"{path} {name} {i}")
 
 
 @pytest.mark.parametrize("path,name,payload", FILTER_CASES)
-def test_hostile_filter_values_never_5xx(coord, path, name, payload):
-    r = coord.get(path, params={name: payload})
+def test_hostile_filter_values_never_5xx(coord, targets, path, name, payload):
+    r = coord.get(path.format(**targets), params={name: payload})
     assert r.status_code in (200, 400), f"{name}={payload!r}: {r.status_code} {r.text[:300]}"
 
 
 @pytest.mark.parametrize("path", list(LISTS))
 @pytest.mark.parametrize("payload", SQL_PAYLOADS, ids=range(len(SQL_PAYLOADS)))
-def test_hostile_path_ids_are_404(coord, path, payload):
+def test_hostile_path_ids_are_404(coord, targets, path, payload):
     from urllib.parse import quote
-    r = coord.get(f"{path}/{quote(payload, safe='')}")
+    r = coord.get(f"{path.format(**targets)}/{quote(payload, safe='')}")
     assert r.status_code == 404, r.text
 
 
@@ -403,11 +559,11 @@ def test_path_ids_of_invalid_utf8_are_404(coord, path, raw):
 
 @pytest.mark.parametrize("path", list(LISTS))
 @pytest.mark.parametrize("query", ["status=%C3", "zz%C3=1", "limit=%FF", "q=J%C3%BCrgen%ED%A0%80"])
-def test_query_not_utf8_is_400(coord, path, query):
+def test_query_not_utf8_is_400(coord, targets, path, query):
     """The server drops a parameter that is not UTF-8 once decoded, so an
     unknown or invalid one passed unseen (a filter ignored: 200 with
     everything); found probing the server with the fuzz findings' strings."""
-    expect(coord.get(f"{path}?{query}"), 400)
+    expect(coord.get(f"{path.format(**targets)}?{query}"), 400)
 
 
 def test_hostile_query_parameter_names_are_400(coord):

@@ -1,11 +1,14 @@
 """Security properties SECURITY.md relies on (issue 8, item 7).
 
 - Object-level authorization, swept: every documented operation on an object
-  of programme A (programme, staff, participant, pair, meeting, and the
-  sub-resources under them), called by each role scoped to programme B, is
-  refused (404, or 403 for a role that may not call it at all), answers
-  exactly as it does for an id that does not exist (no existence oracle), and
-  changes nothing.
+  of programme A (programme, staff, participant, pair, meeting, activity, a
+  mentor's training enrolment, and the sub-resources under them: eligibility,
+  certificates, recognitions, feedback, registrations, attendance), called by
+  each role scoped to programme B, is refused (404, or 403 for a role that may
+  not call it at all), answers exactly as it does for an id that does not
+  exist (no existence oracle), and changes nothing. The lists that are not
+  scoped by their path (trainings' enrolments, the certified-mentor register,
+  activities) show programme B nothing of A.
 - Tokens, secrets and personal data never reach the server's log.
 - Security headers: X-Content-Type-Options on every answer, Cache-Control
   no-store on API answers, a Content-Security-Policy on /docs, no Server or
@@ -21,7 +24,12 @@ import pytest
 from conftest import ROLES, SECRET, expect, unique
 from faultkit import client_for
 
-SWEPT = ("programmes", "staff", "participants", "pairs", "meetings", "activities")
+SWEPT = ("programmes", "staff", "participants", "pairs", "meetings", "activities", "trainings")
+
+# A training is a partner's session that the staff and mentors of every programme read (api/trainings.c);
+# what belongs to programme A is its mentor's enrolment. So on trainings the hidden object is that person,
+# and these two reads, not about one person, are checked as lists instead (test_lists_show_nothing_...).
+NOT_SCOPED_BY_PATH = {("GET", "/v1/trainings/{id}"), ("GET", "/v1/trainings/{id}/enrolments")}
 
 
 def _today():
@@ -44,9 +52,16 @@ WRITE_BODIES = {
     ("POST", "/v1/pairs/{id}/notes"): {"text": "bola"},
     ("POST", "/v1/pairs/{id}/meetings"): "meeting",
     ("PATCH", "/v1/meetings/{id}"): {"summary": "bola"},
+    ("PATCH", "/v1/activities/{id}"): {"title": "bola"},
     ("POST", "/v1/activities/{id}/registrations"): "registration",
     ("DELETE", "/v1/activities/{id}/registrations/{participant_id}"): None,
     ("POST", "/v1/activities/{id}/registrations/{participant_id}/attended"): None,
+    ("POST", "/v1/pairs/{id}/feedback"): {"rating": 5, "text": "bola"},
+    ("POST", "/v1/participants/{id}/certificates"): {"kind": "bola", "issued_on": "2024-01-01"},
+    ("POST", "/v1/trainings/{id}/enrolments"): "registration",
+    ("DELETE", "/v1/trainings/{id}/enrolments/{participant_id}"): None,
+    ("POST", "/v1/trainings/{id}/enrolments/{participant_id}/attended"): None,
+    ("POST", "/v1/trainings/{id}/enrolments/{participant_id}/complete"): None,
 }
 
 
@@ -67,8 +82,16 @@ def two_programmes(make, coord, client, tokens):
     activity_a = expect(coord.post("/v1/activities", {"programme_id": a["id"], "kind": "workshop", "title": "bola",
                                                       "held_on": _today(), "capacity": 5, "audience": "both"}), 201)["id"]
     expect(coord.post(f"/v1/activities/{activity_a}/registrations", {"participant_id": mentee_a}), 201)
+    provider = make.partner(kind="training")
+    training = expect(coord.post("/v1/trainings", {
+        "partner_id": provider["id"], "title": "bola", "held_on": _today(), "mode": "online", "capacity": 5,
+        "certificate_kind": "bola_mentor"}), 201)["id"]
+    expect(coord.post(f"/v1/trainings/{training}/enrolments", {"participant_id": mentor_a}), 201)
+    expect(coord.post(f"/v1/participants/{mentor_a}/certificates", {"kind": "bola_mentor", "issued_on": "2024-01-01"}),
+           201)
     w["targets"] = {"programmes": a["id"], "staff": coach_a, "participants": mentee_a, "pairs": pair_a,
-                    "meetings": meeting_a, "activities": activity_a}
+                    "meetings": meeting_a, "activities": activity_a, "trainings": training}
+    w["mentor_a"] = mentor_a
     coord_b, coach_b = str(uuid.uuid4()), str(uuid.uuid4())
     make.staff([b["id"]], role="coordinator", id=coord_b)
     make.staff([b["id"]], role="coach", id=coach_b)
@@ -100,6 +123,8 @@ def _operations(spec):
             m = method.upper()
             if m != "GET" and (m, tmpl) not in WRITE_BODIES:
                 continue  # a write this sweep has no valid body for (listed in SECURITY.md)
+            if (m, tmpl) in NOT_SCOPED_BY_PATH:
+                continue
             ops.append((m, tmpl))
     return ops
 
@@ -127,10 +152,19 @@ def test_no_role_reaches_an_object_of_another_programme(two_programmes, spec, ro
     with unchanged():
         for method, tmpl in ops:
             resource = tmpl.split("/")[2]
-            hidden, missing = w["targets"][resource], str(uuid.uuid4())
-            real = _call(c, method, tmpl, hidden, w["targets"]["participants"])
-            ghost = _call(c, method, tmpl, missing, w["targets"]["participants"])
-            assert real.status_code in (403, 404), (
+            refused = (403, 404)
+            if resource == "trainings":
+                # the training is everyone's: the hidden object is programme A's enrolled mentor
+                training, hidden, missing = w["targets"]["trainings"], w["mentor_a"], str(uuid.uuid4())
+                real = _call(c, method, tmpl, training, hidden)
+                ghost = _call(c, method, tmpl, training, missing)
+                if "{participant_id}" not in tmpl:
+                    refused = (403, 404, 422)  # the person is named in the body: an invalid value, 422
+            else:
+                hidden, missing = w["targets"][resource], str(uuid.uuid4())
+                real = _call(c, method, tmpl, hidden, w["targets"]["participants"])
+                ghost = _call(c, method, tmpl, missing, w["targets"]["participants"])
+            assert real.status_code in refused, (
                 f"{role} {method} {tmpl} on an object of another programme: {real.status_code} {real.text[:300]}")
             assert real.status_code == ghost.status_code, (
                 f"{role} {method} {tmpl}: {real.status_code} for a hidden object but {ghost.status_code} for a "
@@ -152,8 +186,33 @@ def test_integration_reaches_no_other_partner(two_programmes, spec):
 
 def test_targets_are_real(two_programmes, coord):
     """The sweep's control: the same ids answer 200 to an organisation-wide coordinator."""
-    for resource, object_id in two_programmes["targets"].items():
+    w = two_programmes
+    for resource, object_id in w["targets"].items():
         expect(coord.get(f"/v1/{resource}/{object_id}"), 200)
+    expect(coord.get(f"/v1/trainings/{w['targets']['trainings']}/enrolments/{w['mentor_a']}"), 200)
+    expect(coord.get(f"/v1/participants/{w['targets']['participants']}/eligibility"), 200)
+    expect(coord.get(f"/v1/participants/{w['targets']['participants']}/recognitions"), 200)
+    expect(coord.get(f"/v1/pairs/{w['targets']['pairs']}/feedback"), 200)
+    expect(coord.get(f"/v1/activities/{w['targets']['activities']}/registrations"), 200)
+    register = coord.walk("/v1/registers/certified-mentors", params={"programme_id": w["A"]})
+    assert w["mentor_a"] in [x["participant_id"] for x in register]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_lists_show_nothing_of_another_programme(two_programmes, role):
+    """The lists a path does not scope: each role of programme B gets a list without programme A's
+    enrolment, certified mentor and activity, or 403 for a role that may not list them."""
+    w = two_programmes
+    c = w["outsiders"][role]
+    lists = [(f"/v1/trainings/{w['targets']['trainings']}/enrolments", "participant_id", w["mentor_a"]),
+             ("/v1/registers/certified-mentors", "participant_id", w["mentor_a"]),
+             ("/v1/activities", "id", w["targets"]["activities"])]
+    for path, key, hidden in lists:
+        r = c.get(path, params={"limit": 200})
+        assert r.status_code in (200, 403), f"{role} GET {path}: {r.status_code} {r.text[:300]}"
+        if r.status_code == 200:
+            shown = [x[key] for x in c.walk(path)]
+            assert hidden not in shown, f"{role} GET {path} lists {hidden} of another programme"
 
 
 # --------------------------------------------------------------------------- logs
