@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz_body, fuzz_cursor, fuzz_token, fuzz_query, fuzz_survey) with clang,
-# AddressSanitizer and UndefinedBehaviorSanitizer, straight from the service
-# sources (no CMake), and runs each for $1 seconds (default 30).
+# Builds the libFuzzer targets (fuzz_body, fuzz_checks, fuzz_cursor, fuzz_token,
+# fuzz_query, fuzz_survey) with clang, AddressSanitizer and
+# UndefinedBehaviorSanitizer, straight from the service sources (no CMake),
+# and runs each for $1 seconds (default 30).
 #   tests/fuzz/run.sh [seconds]
 # Environment: KOPPEL_FUZZ_OUT (build and work directory, default build-fuzz),
-# KOPPEL_FUZZ_TARGETS (default "body cursor token query survey")
+# KOPPEL_FUZZ_TARGETS (default "body checks cursor token query survey")
 # KOPPEL_FUZZ_COVERAGE=1 (afterwards, line coverage of the service sources).
 # The committed seeds in tests/fuzz/corpus/<name>/ are read, never written:
 # new inputs go to $KOPPEL_FUZZ_OUT/corpus/<name>/, crashes to .../artifacts/.
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/../.."
 SECS=${1:-30}
 case "$SECS" in ''|*[!0-9]*) echo "usage: $0 [seconds]" >&2; exit 2;; esac
 OUT=${KOPPEL_FUZZ_OUT:-build-fuzz}
-TARGETS=${KOPPEL_FUZZ_TARGETS:-body cursor token query survey}
+TARGETS=${KOPPEL_FUZZ_TARGETS:-body checks cursor token query survey}
 
 if ! command -v clang >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -32,6 +33,7 @@ LIBS=$(pkg-config --libs $PKGS)
 sources() {
   case "$1" in
     body) echo api/fields.c api/survey_check.c service/jsonutil.c service/validate.c service/problem.c ;;
+    checks) echo api/checks.c api/fields.c service/jsonutil.c service/validate.c service/problem.c ;;
     cursor) echo service/cursor.c service/validate.c ;;
     token) echo service/auth.c service/validate.c ;;
     query) echo service/validate.c service/cursor.c ;;
@@ -42,6 +44,7 @@ sources() {
 max_len() {
   case "$1" in
     body) echo 4096 ;;
+    checks) echo 4096 ;;
     cursor) echo 400 ;;
     token) echo 9000 ;; # past auth_verify's 8192-byte limit
     query) echo 2048 ;;
