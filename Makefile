@@ -41,6 +41,7 @@ api-test: build
 	@bash tools/apitest.sh
 
 bench: build
+	@bash tools/deps.sh bench
 	@bash tests/bench/run.sh
 
 # The long runs of issue 8, outside make test: every fuzz target for

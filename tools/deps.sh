@@ -7,6 +7,8 @@ PKGS="cmake make gcc pkg-config libulfius-dev libjansson-dev libpq-dev libjwt-de
 postgresql-15 postgresql-client-15 libcmocka-dev python3-pytest python3-requests
 python3-jsonschema python3-yaml python3-cryptography curl ca-certificates clang libclang-rt-14-dev
 nginx pgbouncer"
+# make bench also needs the load generator (tests/bench/run.sh).
+[ "${1:-}" = bench ] && PKGS="$PKGS wrk openssl"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
