@@ -22,6 +22,7 @@
 #include "api/fields.h"
 #include "api/survey_check.h"
 #include "service/jsonutil.h"
+#include "tests/fuzz/pointer.h"
 
 static const struct {
   const char *name; /* the seeds' prefix in tests/fuzz/corpus/body/ */
@@ -62,38 +63,6 @@ static const char BASE[] =
   "\"sectors\":[\"62\"],\"languages\":[{\"code\":\"nl\",\"level\":\"B2\"}],\"capacity\":2,"
   "\"consent\":{\"data_processing\":true,\"research\":false},\"contact\":{\"name\":\"Bo\"}}";
 
-/* The value at JSON Pointer p in doc, or NULL. */
-static const json_t *resolve(const json_t *doc, const char *p) {
-  while (*p) {
-    if (*p != '/') return NULL;
-    p++;
-    char token[POINTER_BUFFER];
-    size_t n = 0;
-    for (; *p && *p != '/'; p++) {
-      if (n + 1 >= sizeof token) return NULL;
-      if (*p == '~') {
-        p++;
-        if (*p != '0' && *p != '1') return NULL;
-        token[n++] = *p == '0' ? '~' : '/';
-      } else {
-        token[n++] = *p;
-      }
-    }
-    token[n] = 0;
-    if (json_is_object(doc)) {
-      doc = json_object_get(doc, token);
-    } else if (json_is_array(doc)) {
-      char *end;
-      long i = strtol(token, &end, 10);
-      if (!n || *end || i < 0 || (size_t)i >= json_array_size(doc)) return NULL;
-      doc = json_array_get(doc, (size_t)i);
-    } else {
-      return NULL;
-    }
-    if (!doc) return NULL;
-  }
-  return doc;
-}
 
 /* Checks the error list of doc (prefix: the pointer doc was checked under);
  * returns the number of "unknown field" errors. */

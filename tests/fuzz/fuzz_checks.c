@@ -35,6 +35,7 @@
 #include "api/checks.h"
 #include "api/fields.h"
 #include "service/jsonutil.h"
+#include "tests/fuzz/pointer.h"
 
 enum kind {
   PARTICIPANT_POST,  /* POST /v1/participants */
@@ -86,38 +87,6 @@ static struct facts facts_of(uint8_t v) {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* The value at JSON Pointer p in doc, or NULL. */
-static const json_t *resolve(const json_t *doc, const char *p) {
-  while (*p) {
-    if (*p != '/') return NULL;
-    p++;
-    char token[256];
-    size_t n = 0;
-    for (; *p && *p != '/'; p++) {
-      if (n + 1 >= sizeof token) return NULL;
-      if (*p == '~') {
-        p++;
-        if (*p != '0' && *p != '1') return NULL;
-        token[n++] = *p == '0' ? '~' : '/';
-      } else {
-        token[n++] = *p;
-      }
-    }
-    token[n] = 0;
-    if (json_is_object(doc)) {
-      doc = json_object_get(doc, token);
-    } else if (json_is_array(doc)) {
-      char *end;
-      long i = strtol(token, &end, 10);
-      if (!n || *end || i < 0 || (size_t)i >= json_array_size(doc)) return NULL;
-      doc = json_array_get(doc, (size_t)i);
-    } else {
-      return NULL;
-    }
-    if (!doc) return NULL;
-  }
-  return doc;
-}
 
 /* A valid JSON Pointer (RFC 6901): "" or "/"-separated, "~" only in "~0" or "~1". */
 static bool pointer_ok(const char *p) {
