@@ -3,6 +3,7 @@
  * staff in their programmes, integration clients their own employees,
  * mentors and mentees themselves and their counterparts. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,11 +46,14 @@ static const char SQL_GATE[] = "SELECT participant_screening_gate($1, $2, $3)";
 
 /* The current document (sql/0017: built from exactly these row versions, and
  * participant_docs_usable() written out so that it is planned with the
- * statement rather than run as a function per statement) or none. */
+ * statement rather than run as a function per statement) or none. Most
+ * participants hold no certificate: an index probe answers for them, the
+ * ordered aggregate (a sort per row) runs only for the others. */
 #define DOC_JOIN(pid)                                                                              \
   "LEFT JOIN participant_docs d ON d.participant_id = " pid " AND d.row_xmin = p.xmin "            \
-  "AND d.row_ctid = p.ctid AND d.certs = (SELECT coalesce(string_agg(c.xmin::text || '/' || "     \
-  "c.ctid::text, ',' ORDER BY c.ctid), '') FROM certificates c WHERE c.participant_id = " pid ") " \
+  "AND d.row_ctid = p.ctid AND d.certs = CASE WHEN EXISTS (SELECT FROM certificates c WHERE "      \
+  "c.participant_id = " pid ") THEN (SELECT string_agg(c.xmin::text || '/' || c.ctid::text, ',' "  \
+  "ORDER BY c.ctid) FROM certificates c WHERE c.participant_id = " pid ") ELSE '' END "             \
   "AND EXISTS (SELECT FROM participant_docs_vetted) AND NOT EXISTS (SELECT FROM "                  \
   "participant_docs_vetted v LEFT JOIN pg_proc f ON f.oid = v.proc WHERE f.xmin IS DISTINCT FROM " \
   "v.proc_xmin) "
@@ -101,54 +105,161 @@ static bool query_code(struct req *r, const char *name, bool (*check)(const char
   return false;
 }
 
+/* The list's statement, one per scope, set of filters given and limit, so
+ * that PostgreSQL's generic plan (kept per connection after five
+ * executions) is as good as a custom one. A single statement with
+ * "$n IS NULL OR ..." for every filter, and a LIMIT given as a parameter
+ * (planned as "a tenth of the rows"), needed a custom plan, i.e. planning,
+ * on every request. $1-$5 are the caller (VIEW_PARAMS), $6 the last seq
+ * seen, the filters given follow from $7 in the order of list_filters; the
+ * limit is written into the statement, or (when too many statements were
+ * made already) is the last parameter. */
+enum list_scope { SCOPE_ALL, SCOPE_PROGRAMMES, SCOPE_EMPLOYER, SCOPE_MENTOR, SCOPE_MENTEE, SCOPE_NONE, SCOPES };
+
+static const char *const list_scope_sql[SCOPES] = {
+  [SCOPE_ALL] = "true",
+  [SCOPE_PROGRAMMES] = "p.programme_id = ANY($4::uuid[])",
+  [SCOPE_EMPLOYER] = "p.employer_partner_id = $5::uuid",
+  [SCOPE_MENTOR] = "(p.id = $2::uuid OR EXISTS (SELECT 1 FROM pairs x WHERE x.mentor_id = $2::uuid "
+                   "AND x.mentee_id = p.id AND x.status <> 'declined'))",
+  [SCOPE_MENTEE] = "(p.id = $2::uuid OR EXISTS (SELECT 1 FROM pairs x WHERE x.mentee_id = $2::uuid "
+                   "AND x.mentor_id = p.id AND x.status <> 'declined'))",
+  [SCOPE_NONE] = "false"};
+
+/* Each filter's condition; %1$d is its parameter's number. sector and
+ * occupation match hierarchically: "85" finds "85.31". */
+static const char *const list_filters[] = {
+  "p.programme_id = $%1$d::uuid",
+  "p.status = $%1$d::text",
+  "p.kind = $%1$d::text",
+  "EXISTS (SELECT 1 FROM unnest(p.sectors) s WHERE s = $%1$d::text OR s LIKE $%1$d::text || '%%')",
+  "EXISTS (SELECT 1 FROM unnest(p.occupations) o WHERE o LIKE $%1$d::text || '%%')",
+  "lower(p.region) = lower($%1$d::text)",
+  "p.status = 'waiting' AND p.waiting_since < $%1$d::date + 1",
+  "(p.given_name || ' ' || p.family_name) ILIKE "
+  "'%%' || replace(replace(replace($%1$d::text, '\\', '\\\\'), '%%', '\\%%'), '_', '\\_') || '%%'",
+  "p.updated_at >= $%1$d::timestamptz",
+  "p.rejection_referred_to_partner_id = $%1$d::uuid"};
+#define LIST_FILTERS (sizeof list_filters / sizeof list_filters[0])
+
+/* Statements are built on first use and kept for the life of the process:
+ * the prepared statement cache (service/db.c) knows one by its address.
+ * With the limit written in: up to LIST_MADE of them, in an open-addressed
+ * table keyed by scope, limit (1-200) and filters; beyond that, the one with
+ * the limit as a parameter (one per scope and filters). */
+#define LIST_SLOTS 2048
+#define LIST_MADE 1024
+static struct {
+  unsigned key;
+  const char *sql;
+} list_made[LIST_SLOTS];
+static int list_made_count;
+static const char *list_param_limit[SCOPES << LIST_FILTERS];
+static pthread_mutex_t list_sql_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static char *list_build(enum list_scope scope, unsigned mask, int limit) {
+  char buf[4096];
+  int n = snprintf(buf, sizeof buf,
+                   "SELECT participant_view_text(p, $1, $2, $3, $4, $5, d.doc), p.seq "
+                   "FROM participants p " DOC_JOIN("p.id") "WHERE p.seq > $6::bigint AND %s",
+                   list_scope_sql[scope]);
+  int param = 7;
+  for (unsigned i = 0; i < LIST_FILTERS; i++) {
+    if (!(mask & (1u << i))) continue;
+    n += snprintf(buf + n, sizeof buf - (size_t)n, " AND ");
+    n += snprintf(buf + n, sizeof buf - (size_t)n, list_filters[i], param++);
+  }
+  if (limit > 0)
+    snprintf(buf + n, sizeof buf - (size_t)n, " ORDER BY p.seq LIMIT %d", limit + 1);
+  else
+    snprintf(buf + n, sizeof buf - (size_t)n, " ORDER BY p.seq LIMIT $%d::int + 1", param);
+  return strdup(buf);
+}
+
+/* The statement for scope, filters mask and limit; *limit_param is set when
+ * the limit is to be passed as the last parameter. NULL when out of memory. */
+static const char *list_statement(enum list_scope scope, unsigned mask, int limit, bool *limit_param) {
+  unsigned key = (unsigned)scope << 18 | (unsigned)limit << 10 | mask; /* limit >= 1: never 0 */
+  unsigned i = (key * 2654435761u) % LIST_SLOTS;
+  *limit_param = false;
+  for (;; i = (i + 1) % LIST_SLOTS) {
+    const char *sql = __atomic_load_n(&list_made[i].sql, __ATOMIC_ACQUIRE);
+    if (!sql) break;
+    if (list_made[i].key == key) return sql;
+  }
+  pthread_mutex_lock(&list_sql_lock);
+  const char *sql = NULL;
+  if (list_made_count < LIST_MADE) {
+    for (;; i = (i + 1) % LIST_SLOTS) { /* another thread may have added entries meanwhile */
+      if (!list_made[i].sql) break;
+      if (list_made[i].key == key) {
+        sql = list_made[i].sql;
+        break;
+      }
+    }
+    if (!sql && (sql = list_build(scope, mask, limit))) {
+      list_made[i].key = key;
+      __atomic_store_n(&list_made[i].sql, sql, __ATOMIC_RELEASE);
+      list_made_count++;
+    }
+  } else {
+    unsigned k = (unsigned)scope << LIST_FILTERS | mask;
+    if (!(sql = list_param_limit[k]) && (sql = list_build(scope, mask, 0))) list_param_limit[k] = sql;
+    *limit_param = true;
+  }
+  pthread_mutex_unlock(&list_sql_lock);
+  return sql;
+}
+
+static enum list_scope list_scope_of(const struct req *r) {
+  switch (r->claims.role) {
+  case ROLE_COORDINATOR:
+  case ROLE_COACH: return r->claims.prg_all ? SCOPE_ALL : SCOPE_PROGRAMMES;
+  case ROLE_INTEGRATION: return r->claims.partner[0] ? SCOPE_EMPLOYER : SCOPE_NONE;
+  case ROLE_MENTOR: return SCOPE_MENTOR;
+  case ROLE_MENTEE: return SCOPE_MENTEE;
+  default: return SCOPE_NONE;
+  }
+}
+
 static void list(struct req *r) {
   static const char *const allowed[] = {"limit", "cursor", "programme_id", "status", "kind", "sector",
                                         "occupation", "region", "waiting_since", "q", "updated_since",
                                         "referred_to_partner_id", NULL};
-  /* Scope first (index on programme_id/employer/pairs), then the filters.
-   * sector and occupation match hierarchically: "85" finds "85.31". */
-  static const char sql[] =
-    "WITH page AS (SELECT p.seq, participant_view_text(p, $1, $2, $3, $4, $5, d.doc) AS j "
-    "  FROM participants p " DOC_JOIN("p.id")
-    "  WHERE p.seq > $6 AND CASE "
-    "    WHEN $1 IN ('coordinator', 'coach') THEN $3::boolean OR p.programme_id = ANY($4::uuid[]) "
-    "    WHEN $1 = 'integration' THEN p.employer_partner_id = $5::uuid "
-    "    WHEN $1 = 'mentor' THEN p.id = $2::uuid OR EXISTS (SELECT 1 FROM pairs x WHERE x.mentor_id = $2::uuid "
-    "      AND x.mentee_id = p.id AND x.status <> 'declined') "
-    "    WHEN $1 = 'mentee' THEN p.id = $2::uuid OR EXISTS (SELECT 1 FROM pairs x WHERE x.mentee_id = $2::uuid "
-    "      AND x.mentor_id = p.id AND x.status <> 'declined') "
-    "    ELSE false END "
-    "  AND ($7::uuid IS NULL OR p.programme_id = $7) "
-    "  AND ($8::text IS NULL OR p.status = $8) "
-    "  AND ($9::text IS NULL OR p.kind = $9) "
-    "  AND ($10::text IS NULL OR EXISTS (SELECT 1 FROM unnest(p.sectors) s WHERE s = $10 OR s LIKE $10 || '%')) "
-    "  AND ($11::text IS NULL OR EXISTS (SELECT 1 FROM unnest(p.occupations) o WHERE o LIKE $11 || '%')) "
-    "  AND ($12::text IS NULL OR lower(p.region) = lower($12)) "
-    "  AND ($13::date IS NULL OR (p.status = 'waiting' AND p.waiting_since < $13::date + 1)) "
-    "  AND ($14::text IS NULL OR (p.given_name || ' ' || p.family_name) ILIKE "
-    "       '%' || replace(replace(replace($14, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '%') "
-    "  AND ($15::timestamptz IS NULL OR p.updated_at >= $15) "
-    "  AND ($17::uuid IS NULL OR ($1 IN ('coordinator', 'coach') AND p.rejection_referred_to_partner_id = $17)) "
-    "  ORDER BY p.seq LIMIT $16::int + 1) "
-    "SELECT j, seq FROM page ORDER BY seq";
   int limit;
   long long after;
-  const char *prg, *status, *kind, *sector, *occupation, *region, *waiting, *q, *since, *referred_to;
+  const char *f[LIST_FILTERS]; /* in the order of list_filters */
   if (!req_check_query(r, allowed) || !req_page(r, "participants", &limit, &after) ||
-      !req_query_uuid(r, "programme_id", &prg) || !req_query_enum(r, "status", participant_statuses, &status) ||
-      !req_query_enum(r, "kind", participant_kinds, &kind) ||
-      !query_code(r, "sector", v_nace, "a NACE Rev. 2 code (A-U, 85, 85.3 or 85.31)", &sector) ||
-      !query_code(r, "occupation", v_isco, "an ISCO-08 code of 1 to 4 digits", &occupation) ||
-      !query_len(r, "region", &region) || !req_query_date(r, "waiting_since", &waiting) ||
-      !query_len(r, "q", &q) || !req_query_timestamp(r, "updated_since", &since) ||
-      !req_query_uuid(r, "referred_to_partner_id", &referred_to))
+      !req_query_uuid(r, "programme_id", &f[0]) || !req_query_enum(r, "status", participant_statuses, &f[1]) ||
+      !req_query_enum(r, "kind", participant_kinds, &f[2]) ||
+      !query_code(r, "sector", v_nace, "a NACE Rev. 2 code (A-U, 85, 85.3 or 85.31)", &f[3]) ||
+      !query_code(r, "occupation", v_isco, "an ISCO-08 code of 1 to 4 digits", &f[4]) ||
+      !query_len(r, "region", &f[5]) || !req_query_date(r, "waiting_since", &f[6]) ||
+      !query_len(r, "q", &f[7]) || !req_query_timestamp(r, "updated_since", &f[8]) ||
+      !req_query_uuid(r, "referred_to_partner_id", &f[9]))
     return;
+  enum list_scope scope = list_scope_of(r);
+  /* The referral is staff's view of a rejection: others asking by it see nothing. */
+  if (f[9] && scope != SCOPE_ALL && scope != SCOPE_PROGRAMMES) scope = SCOPE_NONE;
   char a[24], l[12];
   snprintf(a, sizeof a, "%lld", after);
   snprintf(l, sizeof l, "%d", limit);
-  const char *p[] = {VIEW_PARAMS(r), a, prg, status, kind, sector, occupation, region, waiting, q, since, l,
-                     referred_to};
-  PGresult *res = req_exec(r, sql, 17, p);
+  const char *p[7 + LIST_FILTERS] = {VIEW_PARAMS(r), a};
+  int np = 6;
+  unsigned mask = 0;
+  for (unsigned i = 0; i < LIST_FILTERS; i++)
+    if (f[i]) {
+      mask |= 1u << i;
+      p[np++] = f[i];
+    }
+  bool limit_param;
+  const char *sql = list_statement(scope, mask, limit, &limit_param);
+  if (!sql) {
+    reply_problem(r, 503, "out of memory");
+    return;
+  }
+  if (limit_param) p[np++] = l;
+  PGresult *res = req_exec(r, sql, np, p);
   if (!res) return;
   reply_page_rows(r, res, limit, "participants");
   PQclear(res);

@@ -167,7 +167,7 @@ RS_TOKEN=$rs_head.$rs_body.$rs_sig
 if [ "$(psql "$url" -XAtc "SELECT to_regclass('participant_docs') IS NOT NULL")" = t ]; then
   cat >"$DIR/pgbench_read.sql" <<'SQL'
 \set n random(1, :count)
-SELECT participant_view_text(p, :role, :sub, :all_prg, :prg, NULL, d.doc) FROM participants p LEFT JOIN participant_docs d ON d.participant_id = p.id AND d.row_xmin = p.xmin AND d.row_ctid = p.ctid AND d.certs = (SELECT coalesce(string_agg(c.xmin::text || '/' || c.ctid::text, ',' ORDER BY c.ctid), '') FROM certificates c WHERE c.participant_id = p.id) AND EXISTS (SELECT FROM participant_docs_vetted) AND NOT EXISTS (SELECT FROM participant_docs_vetted v LEFT JOIN pg_proc f ON f.oid = v.proc WHERE f.xmin IS DISTINCT FROM v.proc_xmin) WHERE p.id = (SELECT id FROM bench_ids WHERE n = :n);
+SELECT participant_view_text(p, :role, :sub, :all_prg, :prg, NULL, d.doc) FROM participants p LEFT JOIN participant_docs d ON d.participant_id = p.id AND d.row_xmin = p.xmin AND d.row_ctid = p.ctid AND d.certs = CASE WHEN EXISTS (SELECT FROM certificates c WHERE c.participant_id = p.id) THEN (SELECT string_agg(c.xmin::text || '/' || c.ctid::text, ',' ORDER BY c.ctid) FROM certificates c WHERE c.participant_id = p.id) ELSE '' END AND EXISTS (SELECT FROM participant_docs_vetted) AND NOT EXISTS (SELECT FROM participant_docs_vetted v LEFT JOIN pg_proc f ON f.oid = v.proc WHERE f.xmin IS DISTINCT FROM v.proc_xmin) WHERE p.id = (SELECT id FROM bench_ids WHERE n = :n);
 SQL
 else
   cat >"$DIR/pgbench_read.sql" <<'SQL'
