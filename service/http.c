@@ -842,14 +842,38 @@ struct acceptor {
   pthread_t thread;
 };
 
+/* The connection limit is kept here, not by libmicrohttpd: in 0.9.75 a
+ * worker that finds itself at its limit while taking an added connection
+ * returns without unlocking its cleanup mutex, and hangs at the next
+ * connection it closes. Each worker's own limit is therefore set to the
+ * whole CONNECTION_LIMIT (never reached), and at the limit this thread stops
+ * accepting: new clients wait in the kernel's backlog, as they did when
+ * libmicrohttpd accepted. m_open counts connections handed over and not yet
+ * closed (MHD_OPTION_NOTIFY_CONNECTION; one that libmicrohttpd fails to set
+ * up after taking it, out of memory, stays counted). */
+#define CONNECTION_LIMIT 4000
+static atomic_int m_open;
+
+static void mhd_connection_notify(void *cls, struct MHD_Connection *c, void **ctx,
+                                  enum MHD_ConnectionNotificationCode code) {
+  (void)cls, (void)c, (void)ctx;
+  if (code == MHD_CONNECTION_NOTIFY_CLOSED) atomic_fetch_sub(&m_open, 1);
+}
+
 static void *accept_loop(void *arg) {
   struct acceptor *a = arg;
   while (!atomic_load(&a->stop)) {
+    if (atomic_load(&m_open) >= CONNECTION_LIMIT) {
+      usleep(10000);
+      continue;
+    }
     struct sockaddr_storage peer;
     socklen_t len = sizeof peer;
     int fd = accept4(a->fd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
-      MHD_add_connection(a->daemon, fd, (struct sockaddr *)&peer, len); /* closes fd if refused */
+      atomic_fetch_add(&m_open, 1);
+      if (MHD_add_connection(a->daemon, fd, (struct sockaddr *)&peer, len) != MHD_YES)
+        atomic_fetch_sub(&m_open, 1); /* refused before it started (and closed by MHD) */
       continue;
     }
     if (atomic_load(&a->stop)) break;
@@ -908,7 +932,8 @@ int http_serve(struct app *app) {
 
   struct MHD_OptionItem ops[] = {
     {MHD_OPTION_THREAD_POOL_SIZE, app->cfg.threads, NULL},
-    {MHD_OPTION_CONNECTION_LIMIT, 4000, NULL},
+    {MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT * (app->cfg.threads > 0 ? app->cfg.threads : 1), NULL},
+    {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)mhd_connection_notify, NULL},
     {MHD_OPTION_CONNECTION_MEMORY_LIMIT, MHD_MEMORY, NULL},
     {MHD_OPTION_CONNECTION_TIMEOUT, app->cfg.idle_timeout_s, NULL},
     {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
