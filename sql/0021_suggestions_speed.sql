@@ -7,29 +7,33 @@
 -- per GET /v1/participants/{id}/suggestions. Now:
 --   * participant_match holds, per participant, what the ranking reads: the
 --     occupation and sector codes as integer keys, availability as a bit
---     mask with its count, the region as compared (lower(btrim)), the time
---     waited since, the capacity. Statement triggers rebuild the rows a
---     statement touched, in the same transaction (also under
---     session_replication_role = replica, as tests/bench/seed.sql loads), so
---     it is never stale; partial covering indexes make the candidate scan an
---     index-only scan on narrow tuples.
+--     mask with its count, the region as compared (lower(btrim)), languages
+--     as bits, the time waited since, the capacity and (mentors) the open
+--     pairs. Statement triggers on participants and pairs keep it, in the
+--     same transaction (also under session_replication_role = replica, as
+--     tests/bench/seed.sql loads), so it is never stale; partial covering
+--     indexes make the candidate scan an index-only scan on narrow tuples.
 --   * a code key is the code's positions packed into an integer, the first
 --     position highest, with distinct fillers for the absent positions of a
 --     candidate's and of the subject's code; the shared level of two codes is
 --     then told by how high the first differing bit of key xor key is, so the
 --     best level over the 2 x 2 codes is one least() of four xors and one
 --     width_bucket(), and the points come out of a five-entry array.
---   * the language check (a jsonpath over the candidate's languages) still
---     runs only for candidates that can reach the lim-th best base, and
---     reads their participant rows.
+--   * "a shared language at the mentee's level" is an AND of bit sets, so one
+--     statement scores every candidate completely and keeps the top lim (a
+--     top-N sort): no materialised base, no second pass, no jsonpath.
+--   * the candidates' JSON is their kept document (sql/0017) when current.
 -- Codes outside the formats the API accepts (an ISCO-08 code of 1 to 4
--- digits; a NACE section letter A-U, a division 01-99, "85.3" or "85.31")
--- have no key: such a candidate ("exotic") is scored with the text rules of
--- sql/0004 in a branch of its own, and a subject with such a code gets the
--- sql/0004 function (kept as match_suggestions_0004). Either way the answer
--- is the one sql/0004 gives.
+-- digits; a NACE section letter A-U, a division 01-99, "85.3" or "85.31"),
+-- and languages other than [{code, level}] with a CEFR level, have no key:
+-- such a candidate ("exotic") is scored with the text rules of sql/0004 in a
+-- branch of its own, and a subject with such a code or language, or with a
+-- language outside the twenty that have bits, gets the sql/0004 function
+-- (kept as match_suggestions_0004). Either way the answer is the one sql/0004
+-- gives.
 -- participant_match has no foreign key (participant_export lists every
--- table that has one); it holds nothing that participants does not, and is
+-- table that has one); it holds nothing that participants and pairs do not
+-- (an erasure keeps codes, region, availability and languages), and is
 -- rebuilt with the row on every change, an erasure included.
 
 -- ---------------------------------------------------------------- keys
@@ -80,33 +84,13 @@ $$;
 -- the mentee's level" is an AND. A subject with a language outside the list
 -- is answered by sql/0004 (its requirement has no bit); a candidate's
 -- language outside the list cannot meet a listed requirement and has none.
+-- Bits stand only for clean languages: an array of objects, each with a
+-- string code and one of the six levels as a string (what the API accepts);
+-- a participant with anything else is exotic (matched by sql/0004's jsonpath).
 CREATE FUNCTION match_language_index(code text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
   SELECT array_position(ARRAY['nl', 'fr', 'en', 'de', 'ar', 'tr', 'es', 'pl', 'it', 'pt',
                               'ru', 'uk', 'ro', 'so', 'ti', 'fa', 'ps', 'ku', 'zh', 'bg'], code) - 1
-$$;
-
--- Languages the bits can stand for: an array of objects whose code is a
--- string and whose level is one of the six CEFR levels (what the API
--- accepts). Anything else is matched by the jsonpath rules of sql/0004.
-CREATE FUNCTION match_languages_clean(langs jsonb) RETURNS boolean
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT CASE WHEN jsonb_typeof(langs) = 'array' THEN NOT EXISTS (
-    SELECT FROM jsonb_array_elements(langs) e
-     WHERE NOT (jsonb_typeof(e) = 'object' AND jsonb_typeof(e -> 'code') = 'string'
-                AND jsonb_typeof(e -> 'level') = 'string'
-                AND e ->> 'level' IN ('A1', 'A2', 'B1', 'B2', 'C1', 'C2'))) ELSE false END
-$$;
-
--- The bits of word w (codes 10w .. 10w + 9) of clean languages langs: every
--- level up to each one's own (upto) or from it (NOT upto).
-CREATE FUNCTION match_language_bits(langs jsonb, upto boolean, w integer) RETURNS bigint
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT coalesce(bit_or(1::bigint << ((x.i % 10) * 6 + l - 1)), 0)
-    FROM (SELECT match_language_index(e ->> 'code') AS i,
-                 array_position(ARRAY['A1', 'A2', 'B1', 'B2', 'C1', 'C2'], e ->> 'level') AS lv
-            FROM jsonb_array_elements(langs) e) x, generate_series(1, 6) l
-   WHERE x.i / 10 = w AND CASE WHEN upto THEN l <= x.lv ELSE l >= x.lv END
 $$;
 
 -- ---------------------------------------------------------------- features
@@ -124,8 +108,8 @@ CREATE TABLE participant_match (
   sec2 integer NOT NULL,
   avail integer NOT NULL,      -- match_availability_key(availability)
   region_key text,             -- lower(btrim(region))
-  lang1 bigint NOT NULL,       -- match_language_bits(languages, kind = 'mentor', 0)
-  lang2 bigint NOT NULL,       -- the same, word 1
+  lang1 bigint NOT NULL,       -- language bits of codes 0-9 (clean languages only)
+  lang2 bigint NOT NULL,       -- language bits of codes 10-19
   open_pairs integer NOT NULL, -- a mentor's proposed, accepted and active pairs in their programme
   exotic boolean NOT NULL      -- a code or language without a key: scored by the rules of sql/0004
 )
@@ -140,10 +124,15 @@ CREATE INDEX participant_match_mentees ON participant_match (programme_id)
   WHERE kind = 'mentee' AND status = 'waiting' AND NOT exotic;
 CREATE INDEX participant_match_exotic ON participant_match (programme_id) WHERE exotic;
 
--- (Re)builds the rows of participants ids from what this statement sees, and
--- drops those of ids that are gone. A row that did not change is not
--- rewritten (its index entries stay visible to index-only scans).
-CREATE FUNCTION participant_match_refresh(ids uuid[]) RETURNS void LANGUAGE sql AS $$
+-- (Re)builds the rows of participants ids from what this statement sees. A
+-- row that did not change is not rewritten (its index entries stay visible to
+-- index-only scans). PL/pgSQL with a generic plan, kept per connection (as a
+-- SQL function, or with custom plans, it was planned on every call, which
+-- cost a participant update 1.5-2 ms).
+CREATE FUNCTION participant_match_refresh(ids uuid[]) RETURNS void LANGUAGE plpgsql
+-- planning the statement costs far more than running it for a row or two
+SET plan_cache_mode = force_generic_plan AS $$
+BEGIN
   INSERT INTO participant_match AS m
   SELECT p.id, p.programme_id, p.kind, p.status, coalesce(p.waiting_since, p.created_at), p.capacity,
          coalesce(match_isco_key(p.occupations[1], 15), 16777216),
@@ -151,16 +140,30 @@ CREATE FUNCTION participant_match_refresh(ids uuid[]) RETURNS void LANGUAGE sql 
          coalesce(match_nace_key(p.sectors[1], 15), 16777216),
          coalesce(match_nace_key(p.sectors[2], 15), 16777216),
          match_availability_key(p.availability), lower(btrim(p.region)),
-         CASE WHEN l.clean THEN match_language_bits(p.languages, p.kind = 'mentor', 0) ELSE 0 END,
-         CASE WHEN l.clean THEN match_language_bits(p.languages, p.kind = 'mentor', 1) ELSE 0 END,
-         (SELECT count(*)::integer FROM pairs x WHERE x.mentor_id = p.id AND x.programme_id = p.programme_id
-             AND x.status IN ('proposed', 'accepted', 'active')),
+         CASE WHEN l.clean THEN l.lang1 ELSE 0 END, CASE WHEN l.clean THEN l.lang2 ELSE 0 END,
+         CASE WHEN p.kind = 'mentor' THEN
+           (SELECT count(*)::integer FROM pairs x WHERE x.mentor_id = p.id AND x.programme_id = p.programme_id
+               AND x.status IN ('proposed', 'accepted', 'active')) ELSE 0 END,
          NOT l.clean
       OR (p.occupations[1] IS NOT NULL AND match_isco_key(p.occupations[1], 15) IS NULL)
       OR (p.occupations[2] IS NOT NULL AND match_isco_key(p.occupations[2], 15) IS NULL)
       OR (p.sectors[1] IS NOT NULL AND match_nace_key(p.sectors[1], 15) IS NULL)
       OR (p.sectors[2] IS NOT NULL AND match_nace_key(p.sectors[2], 15) IS NULL)
-    FROM participants p CROSS JOIN LATERAL (SELECT match_languages_clean(p.languages) AS clean) l
+    FROM participants p
+    -- whether p.languages is clean, and its bits (words 0 and 1): a mentor's levels up to lv are
+    -- (1 << lv) - 1, a mentee's from lv on 64 - (1 << (lv - 1)), shifted to the code's six bits
+    CROSS JOIN LATERAL (
+      SELECT jsonb_typeof(p.languages) = 'array'
+               AND coalesce(bool_and(jsonb_typeof(e) = 'object' AND jsonb_typeof(e -> 'code') = 'string'
+                                     AND jsonb_typeof(e -> 'level') = 'string' AND x.lv IS NOT NULL), true) AS clean,
+             coalesce(bit_or(x.b) FILTER (WHERE x.i < 10), 0) AS lang1,
+             coalesce(bit_or(x.b) FILTER (WHERE x.i >= 10), 0) AS lang2
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(p.languages) = 'array' THEN p.languages ELSE '[]' END) e
+        CROSS JOIN LATERAL (
+          SELECT i, lv, CASE WHEN p.kind = 'mentor' THEN (1::bigint << lv) - 1
+                             ELSE 64 - (1::bigint << (lv - 1)) END << ((i % 10) * 6) AS b
+            FROM (SELECT match_language_index(e ->> 'code') AS i,
+                         array_position(ARRAY['A1', 'A2', 'B1', 'B2', 'C1', 'C2'], e ->> 'level') AS lv) y) x) l
    WHERE p.id IN (SELECT unnest(ids))
   ON CONFLICT (participant_id) DO UPDATE
     SET programme_id = excluded.programme_id, kind = excluded.kind, status = excluded.status,
@@ -173,22 +176,24 @@ CREATE FUNCTION participant_match_refresh(ids uuid[]) RETURNS void LANGUAGE sql 
           (excluded.programme_id, excluded.kind, excluded.status, excluded.since, excluded.capacity,
            excluded.occ1, excluded.occ2, excluded.sec1, excluded.sec2, excluded.avail, excluded.region_key,
            excluded.lang1, excluded.lang2, excluded.exotic);
-  DELETE FROM participant_match m
-   WHERE m.participant_id IN (SELECT unnest(ids))
-     AND NOT EXISTS (SELECT FROM participants p WHERE p.id = m.participant_id);
-$$;
+END $$;
 
 -- Statement-level, from the transition tables: one refresh per statement.
-CREATE FUNCTION participant_match_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION participant_match_sync() RETURNS trigger LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
     TRUNCATE participant_match;
   ELSIF TG_OP = 'INSERT' THEN
     PERFORM participant_match_refresh(ARRAY(SELECT id FROM changed));
-  ELSIF TG_OP = 'UPDATE' THEN
-    PERFORM participant_match_refresh(ARRAY(SELECT id FROM changed UNION SELECT id FROM gone));
   ELSE
-    PERFORM participant_match_refresh(ARRAY(SELECT id FROM gone));
+    IF TG_OP = 'UPDATE' THEN
+      PERFORM participant_match_refresh(ARRAY(SELECT id FROM changed));
+    END IF;
+    -- the rows of ids that no longer exist (deleted, or an id changed)
+    DELETE FROM participant_match
+     WHERE participant_id = ANY(ARRAY(SELECT g.id FROM gone g
+                                       WHERE NOT EXISTS (SELECT FROM participants p WHERE p.id = g.id)));
   END IF;
   RETURN NULL;
 END $$;
@@ -210,7 +215,8 @@ ALTER TABLE participants ENABLE ALWAYS TRIGGER participant_match_trunc;
 -- A mentor's open pairs: statement triggers on pairs add what a statement
 -- opened and subtract what it closed or removed (increments, so concurrent
 -- writers of one mentor's pairs add up: each waits for the other's row).
-CREATE FUNCTION participant_match_pairs_sync() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION participant_match_pairs_sync() RETURNS trigger LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
   IF TG_OP = 'TRUNCATE' THEN
     UPDATE participant_match SET open_pairs = 0 WHERE open_pairs <> 0;
@@ -291,7 +297,6 @@ DECLARE
   has_exotic boolean;
   docs_ok boolean;
   lang_ok boolean := false;
-  docs text[];
   o4 text[]; o3 text[]; o2 text[]; o1 text[];
   s4 text[]; s3 text[]; s2 text[]; s1 text[];
   aw boolean := 'working_hours' = ANY(subj.availability);
@@ -305,7 +310,7 @@ DECLARE
 BEGIN
   ok := ARRAY(SELECT match_isco_key(x, 14) FROM unnest(subj.occupations) x WHERE x IS NOT NULL);
   sk := ARRAY(SELECT match_nace_key(x, 14) FROM unnest(subj.sectors) x WHERE x IS NOT NULL);
-  -- the subject's languages: clean (match_languages_clean), every code listed, and their bits
+  -- the subject's languages: clean, every code listed, and their bits
   IF jsonb_typeof(subj.languages) = 'array' THEN
     SELECT coalesce(bool_and(jsonb_typeof(x.e) = 'object' AND jsonb_typeof(x.e -> 'code') = 'string'
                              AND jsonb_typeof(x.e -> 'level') = 'string'
@@ -458,24 +463,31 @@ BEGIN
   docs_ok := EXISTS (SELECT FROM participant_docs_vetted)
              AND NOT EXISTS (SELECT FROM participant_docs_vetted v
                               WHERE (SELECT f.xmin FROM pg_proc f WHERE f.oid = v.proc) IS DISTINCT FROM v.proc_xmin);
-  docs := ARRAY(SELECT (SELECT d.doc FROM participant_docs d
-                         WHERE docs_ok AND d.participant_id = c.id AND d.row_xmin = c.xmin AND d.row_ctid = c.ctid
-                           AND d.certs = CASE WHEN EXISTS (SELECT FROM certificates t WHERE t.participant_id = c.id)
-                                              THEN (SELECT string_agg(t.xmin::text || '/' || t.ctid::text, ','
-                                                                      ORDER BY t.ctid)
-                                                      FROM certificates t WHERE t.participant_id = c.id)
-                                              ELSE '' END)
-                   FROM unnest(ids) WITH ORDINALITY AS i(id, n) JOIN participants c ON c.id = i.id ORDER BY i.n);
-  IF array_position(docs, NULL) IS NOT NULL THEN
-    docs := ARRAY(SELECT coalesce(docs[i.n], participant_json(c)::text)
-                    FROM unnest(ids) WITH ORDINALITY AS i(id, n) JOIN participants c ON c.id = i.id ORDER BY i.n);
-  END IF;
-  SELECT coalesce(jsonb_agg(jsonb_build_object('candidate', docs[e.ord]::jsonb)
-           || CASE WHEN subj.kind = 'mentee' THEN jsonb_build_object('free_capacity', frees[e.ord])
-                   ELSE '{}'::jsonb END
-           || e.evaluation ORDER BY e.ord), '[]')
+  -- the candidates' kept documents when every one is current, else their participant_json
+  SELECT CASE WHEN bool_and(d.doc IS NOT NULL) THEN
+           coalesce(jsonb_agg(jsonb_build_object('candidate', d.doc::jsonb)
+                                || CASE WHEN subj.kind = 'mentee' THEN jsonb_build_object('free_capacity', frees[e.ord])
+                                        ELSE '{}'::jsonb END
+                                || e.evaluation ORDER BY e.ord), '[]') END
     INTO items
     FROM match_explain(CASE WHEN subj.kind = 'mentee' THEN ids ELSE array_fill(subj.id, ARRAY[cardinality(ids)]) END,
-                       CASE WHEN subj.kind = 'mentee' THEN array_fill(subj.id, ARRAY[cardinality(ids)]) ELSE ids END) e;
+                       CASE WHEN subj.kind = 'mentee' THEN array_fill(subj.id, ARRAY[cardinality(ids)]) ELSE ids END) e
+    JOIN participants c ON c.id = ids[e.ord]
+    LEFT JOIN participant_docs d
+      ON docs_ok AND d.participant_id = c.id AND d.row_xmin = c.xmin AND d.row_ctid = c.ctid
+     AND d.certs = CASE WHEN EXISTS (SELECT FROM certificates t WHERE t.participant_id = c.id)
+                        THEN (SELECT string_agg(t.xmin::text || '/' || t.ctid::text, ',' ORDER BY t.ctid)
+                                FROM certificates t WHERE t.participant_id = c.id)
+                        ELSE '' END;
+  IF items IS NULL THEN
+    SELECT coalesce(jsonb_agg(jsonb_build_object('candidate', participant_json(c))
+                                || CASE WHEN subj.kind = 'mentee' THEN jsonb_build_object('free_capacity', frees[e.ord])
+                                        ELSE '{}'::jsonb END
+                                || e.evaluation ORDER BY e.ord), '[]')
+      INTO items
+      FROM match_explain(CASE WHEN subj.kind = 'mentee' THEN ids ELSE array_fill(subj.id, ARRAY[cardinality(ids)]) END,
+                         CASE WHEN subj.kind = 'mentee' THEN array_fill(subj.id, ARRAY[cardinality(ids)]) ELSE ids END) e
+      JOIN participants c ON c.id = ids[e.ord];
+  END IF;
   body := jsonb_build_object('participant_id', subj.id, 'items', items);
 END $$;
