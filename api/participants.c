@@ -176,28 +176,26 @@ static char *list_build(enum list_scope scope, unsigned mask, int limit) {
   return strdup(buf);
 }
 
+/* The slot of list_made holding key, or the empty slot where it belongs
+ * (LIST_MADE < LIST_SLOTS: there always is one). */
+static unsigned list_slot(unsigned key) {
+  unsigned i = (key * 2654435761u) % LIST_SLOTS;
+  while (__atomic_load_n(&list_made[i].sql, __ATOMIC_ACQUIRE) && list_made[i].key != key)
+    i = (i + 1) % LIST_SLOTS;
+  return i;
+}
+
 /* The statement for scope, filters mask and limit; *limit_param is set when
  * the limit is to be passed as the last parameter. NULL when out of memory. */
 static const char *list_statement(enum list_scope scope, unsigned mask, int limit, bool *limit_param) {
   unsigned key = (unsigned)scope << 18 | (unsigned)limit << 10 | mask; /* limit >= 1: never 0 */
-  unsigned i = (key * 2654435761u) % LIST_SLOTS;
   *limit_param = false;
-  for (;; i = (i + 1) % LIST_SLOTS) {
-    const char *sql = __atomic_load_n(&list_made[i].sql, __ATOMIC_ACQUIRE);
-    if (!sql) break;
-    if (list_made[i].key == key) return sql;
-  }
+  const char *sql = __atomic_load_n(&list_made[list_slot(key)].sql, __ATOMIC_ACQUIRE);
+  if (sql) return sql;
   pthread_mutex_lock(&list_sql_lock);
-  const char *sql = NULL;
   if (list_made_count < LIST_MADE) {
-    for (;; i = (i + 1) % LIST_SLOTS) { /* another thread may have added entries meanwhile */
-      if (!list_made[i].sql) break;
-      if (list_made[i].key == key) {
-        sql = list_made[i].sql;
-        break;
-      }
-    }
-    if (!sql && (sql = list_build(scope, mask, limit))) {
+    unsigned i = list_slot(key); /* again: another thread may have added entries meanwhile */
+    if (!(sql = list_made[i].sql) && (sql = list_build(scope, mask, limit))) {
       list_made[i].key = key;
       __atomic_store_n(&list_made[i].sql, sql, __ATOMIC_RELEASE);
       list_made_count++;
